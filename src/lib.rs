@@ -1,0 +1,70 @@
+//! # multiserve
+//!
+//! A concurrent TCP server in the style of a `select()` loop, for
+//! [smoltcp](https://docs.rs/smoltcp) and no operating system.
+//!
+//! The classic way to serve many clients from one thread is I/O
+//! multiplexing: keep a list of sockets, `select()` on it, accept new
+//! clients on the listening socket and answer whichever client has data.
+//! smoltcp has no listening socket and no backlog: one [`tcp::Socket`]
+//! serves exactly one connection. multiserve therefore keeps a **fixed pool
+//! of N sockets that all listen on the service port**; each client takes
+//! one, and one call of [`Server::poll`] walks the whole pool once, the way
+//! the classic loop walks the ready list that `select()` returned.
+//!
+//! ```text
+//!            ┌──────────────── Server::poll(now) ───────────────┐
+//!  frames →  │ Interface::poll  →  walk pool slots 0..N  → egress │ → frames
+//!            │                     │ re-arm free sockets (LISTEN) │
+//!            │                     │ read → Service → write       │
+//!            │                     │ close finished / idle        │
+//!            └──────────── returns how long the caller may sleep ─┘
+//! ```
+//!
+//! The layers, one module each:
+//!
+//! - [`server`]: the socket pool and its select-like poll step.
+//! - [`connection`]: the per-connection state machine of a pool slot.
+//! - [`service`]: the [`Service`] trait, the protocol spoken on every
+//!   connection.
+//! - [`reverse`]: the lecture's service, answering each message reversed;
+//!   [`line`]: the line framing it uses.
+//! - [`echo`]: the RFC 862 echo service.
+//! - [`config`]: run-time settings; [`stats`]: counters.
+//!
+//! ## Guarantees
+//!
+//! - `#![no_std]`, no allocator, no `unsafe`. All memory is given by the
+//!   caller at start (socket buffers, two scratch buffers) or is part of the
+//!   [`Server`] value, whose size is fixed by its const generic `N`.
+//! - Nothing a peer sends can make the server panic: errors are values, and
+//!   no index or arithmetic on a peer-controlled length is unchecked.
+//! - No byte is dropped: received bytes are taken from a socket only once
+//!   the service's answer to them fits in that socket's transmit buffer.
+//!
+//! [`tcp::Socket`]: smoltcp::socket::tcp::Socket
+#![no_std]
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+pub mod config;
+pub mod connection;
+pub mod echo;
+pub mod line;
+pub mod reverse;
+pub mod server;
+pub mod service;
+pub mod stats;
+
+pub use config::{Config, FullPolicy};
+pub use echo::Echo;
+pub use reverse::{Framing, Reverse};
+pub use server::{Error, Resources, Server};
+pub use service::{Output, Progress, Service};
+pub use stats::Stats;

@@ -1,0 +1,232 @@
+//! The lecture's service: every message is answered reversed.
+//!
+//! Reversal keeps characters whole: valid UTF-8 is reversed by Unicode
+//! scalar value (`Olá, mundo` becomes `odnum ,álO`); each byte that is not
+//! part of a valid UTF-8 character is reversed as a byte of its own.
+//!
+//! Two framings say what a message is:
+//!
+//! - [`Framing::Line`] (default): a line ending in `\n`. The answer is the
+//!   line's content reversed followed by the same ending (`\n` or `\r\n`),
+//!   one answer per line however the lines arrive in segments. A line longer
+//!   than the maximum is answered with one line
+//!   `error: line longer than MAX bytes` and skipped up to its `\n`; the
+//!   connection keeps working. A last line without `\n` is answered when the
+//!   client closes its side.
+//! - [`Framing::Chunk`]: the lecture's own behaviour (`recv(1024)`, answer
+//!   reversed): whatever bytes are available, up to the maximum, are
+//!   answered reversed with nothing added. A multi-byte character split
+//!   across two reads is reversed as bytes.
+
+use core::fmt::Write as _;
+
+use crate::line::{Frame, LineFramer, Mode};
+use crate::service::{Output, Progress, Service};
+
+/// What a message is; see the [module docs](self).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Framing {
+    /// One message per line ending in `\n`.
+    #[default]
+    Line,
+    /// One message per read of the available bytes.
+    Chunk,
+}
+
+/// The longest error line: `error: line longer than ` + 20 digits +
+/// ` bytes\r\n`.
+const ERROR_LINE_CAPACITY: usize = 56;
+
+/// The reverse service.
+#[derive(Debug, Clone)]
+pub struct Reverse {
+    framing: Framing,
+    framer: LineFramer,
+    error_line: heapless::String<ERROR_LINE_CAPACITY>,
+}
+
+impl Reverse {
+    /// The lecture's maximum message size, its `recv(1024)`.
+    pub const DEFAULT_MAX_LEN: usize = 1024;
+
+    /// A reverse service with messages of at most `max_len` bytes (at
+    /// least 1): the content of a line, or one chunk.
+    pub fn new(framing: Framing, max_len: usize) -> Self {
+        let framer = LineFramer::new(max_len);
+        let mut error_line = heapless::String::new();
+        // Cannot fail: the capacity holds the longest possible number.
+        let _ = writeln!(
+            error_line,
+            "error: line longer than {} bytes",
+            framer.max_len()
+        );
+        Reverse {
+            framing,
+            framer,
+            error_line,
+        }
+    }
+
+    /// The framing in use.
+    pub fn framing(&self) -> Framing {
+        self.framing
+    }
+
+    /// The maximum message length in bytes.
+    pub fn max_len(&self) -> usize {
+        self.framer.max_len()
+    }
+
+    fn receive_lines(
+        &self,
+        mode: &mut Mode,
+        input: &[u8],
+        finished: bool,
+        output: &mut Output<'_>,
+    ) -> Progress {
+        let mut progress = Progress::default();
+        loop {
+            let rest = input.get(progress.consumed..).unwrap_or_default();
+            let (frame, span) = self.framer.next(*mode, rest, finished);
+            let handled = match frame {
+                Frame::Incomplete => break,
+                Frame::Line { content, ending } => {
+                    let answer_len = content.len().saturating_add(ending.len());
+                    match output.claim(answer_len) {
+                        Ok(room) => {
+                            let (body, tail) = room.split_at_mut(content.len());
+                            reverse_into(content, body);
+                            tail.copy_from_slice(ending);
+                            progress.answered = progress.answered.saturating_add(1);
+                            true
+                        }
+                        Err(_) => false,
+                    }
+                }
+                Frame::Overlong { .. } => {
+                    let written = output.write(self.error_line.as_bytes()).is_ok();
+                    if written {
+                        progress.rejected = progress.rejected.saturating_add(1);
+                    }
+                    written
+                }
+                Frame::Skipped { .. } => true,
+            };
+            if !handled {
+                break;
+            }
+            *mode = LineFramer::advance(*mode, &frame);
+            progress.consumed = progress.consumed.saturating_add(span);
+        }
+        progress
+    }
+
+    fn receive_chunk(&self, input: &[u8], output: &mut Output<'_>) -> Progress {
+        let take = input.len().min(self.framer.max_len());
+        let chunk = input.get(..take).unwrap_or_default();
+        match output.claim(chunk.len()) {
+            Ok(room) if !chunk.is_empty() => {
+                reverse_into(chunk, room);
+                Progress {
+                    consumed: chunk.len(),
+                    answered: 1,
+                    ..Progress::default()
+                }
+            }
+            _ => Progress::default(),
+        }
+    }
+}
+
+impl Default for Reverse {
+    fn default() -> Self {
+        Reverse::new(Framing::Line, Reverse::DEFAULT_MAX_LEN)
+    }
+}
+
+impl Service for Reverse {
+    type Session = Mode;
+
+    fn input_window(&self) -> usize {
+        match self.framing {
+            Framing::Line => self.framer.window(),
+            Framing::Chunk => self.framer.max_len(),
+        }
+    }
+
+    fn output_window(&self) -> usize {
+        match self.framing {
+            Framing::Line => self.framer.window().max(self.error_line.len()),
+            Framing::Chunk => self.framer.max_len(),
+        }
+    }
+
+    fn receive(
+        &mut self,
+        session: &mut Mode,
+        input: &[u8],
+        finished: bool,
+        output: &mut Output<'_>,
+    ) -> Progress {
+        match self.framing {
+            Framing::Line => self.receive_lines(session, input, finished, output),
+            Framing::Chunk => self.receive_chunk(input, output),
+        }
+    }
+}
+
+/// Write `src` reversed into `dst`, keeping UTF-8 characters whole.
+///
+/// `dst` must be as long as `src`; if it is not, only as many units as fit
+/// are written (no panic).
+pub fn reverse_into(src: &[u8], dst: &mut [u8]) {
+    let mut end = dst.len().min(src.len());
+    let mut put = |unit: &[u8]| {
+        if let Some(start) = end.checked_sub(unit.len()) {
+            if let Some(slot) = dst.get_mut(start..end) {
+                slot.copy_from_slice(unit);
+                end = start;
+            }
+        }
+    };
+    for chunk in src.utf8_chunks() {
+        let mut buf = [0u8; 4];
+        for c in chunk.valid().chars() {
+            put(c.encode_utf8(&mut buf).as_bytes());
+        }
+        for byte in chunk.invalid() {
+            put(core::slice::from_ref(byte));
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    fn reversed(src: &[u8]) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        reverse_into(src, &mut out[..src.len()]);
+        out
+    }
+
+    #[test]
+    fn reverses_by_character() {
+        let src = "Olá, mundo".as_bytes();
+        assert_eq!(&reversed(src)[..src.len()], "odnum ,álO".as_bytes());
+    }
+
+    #[test]
+    fn reverses_invalid_bytes_one_by_one() {
+        let src = b"a\xff\xfeb";
+        assert_eq!(&reversed(src)[..4], b"b\xfe\xffa");
+    }
+
+    #[test]
+    fn error_line_fits() {
+        let r = Reverse::new(Framing::Line, usize::MAX);
+        assert!(r.error_line.ends_with(" bytes\n"));
+        assert!(r.output_window() >= r.error_line.len());
+    }
+}

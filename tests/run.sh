@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs every test of multiserve, installing first what the tests need.
+#
+#   bash tests/run.sh
+#
+# Tests that need root, a TAP device or QEMU skip with a loud message where
+# those are missing; with MULTISERVE_REQUIRE_ALL=1 (as CI sets it) a skip is
+# a failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "set-up: Rust components and targets"
+installed_targets=$(rustup target list --installed)
+for target in thumbv7m-none-eabi; do
+    grep -qx "$target" <<<"$installed_targets" || rustup target add "$target"
+done
+installed_components=$(rustup component list --installed)
+for component in rustfmt clippy; do
+    grep -q "^$component" <<<"$installed_components" || rustup component add "$component"
+done
+
+step "format"
+cargo fmt --all -- --check
+
+step "lints"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "the core builds for a microcontroller (no_std, no allocator)"
+cargo build -p multiserve --target thumbv7m-none-eabi
+cargo build -p multiserve --target thumbv7m-none-eabi --no-default-features --features ipv4
+
+step "tests"
+cargo test --workspace

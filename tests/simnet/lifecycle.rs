@@ -1,0 +1,103 @@
+//! How connections end, and that every slot comes back.
+
+use smoltcp::socket::tcp::State;
+use smoltcp::time::Duration;
+
+use multiserve::connection::Phase;
+use multiserve::{Config, Reverse};
+
+use crate::net::{Net, Setup};
+
+type TestNet = Net<Reverse, 2>;
+
+fn check_slot_serves_again(net: &mut TestNet) {
+    assert!(
+        net.run_until(Duration::from_secs(30), |n| n.all_listening()),
+        "slots did not return to LISTEN: {:?}",
+        net.server_states()
+    );
+    let c = net.connect();
+    assert_eq!(net.exchange(c, b"again\n", 6), b"niaga\n");
+}
+
+#[test]
+fn peer_half_close_gets_answers_then_fin() {
+    let mut net: TestNet = Net::new(Config::default(), Reverse::default(), Setup::default());
+    let c = net.connect();
+    net.send(c, b"first\nsecond\n");
+    net.client(c).close(); // FIN right behind the data
+    let got = net.receive(c, 13, Duration::from_secs(10));
+    assert_eq!(got, b"tsrif\ndnoces\n");
+    // The server closes its side once everything is answered: no slot
+    // stuck in CLOSE-WAIT.
+    assert!(net.run_until(Duration::from_secs(10), |n| {
+        matches!(n.client(c).state(), State::TimeWait | State::Closed)
+    }));
+    let stats = *net.server.stats();
+    assert_eq!((stats.closed_by_peer, stats.active), (1, 0));
+    check_slot_serves_again(&mut net);
+}
+
+#[test]
+fn peer_reset_frees_the_slot() {
+    let mut net: TestNet = Net::new(Config::default(), Reverse::default(), Setup::default());
+    let c = net.connect();
+    assert_eq!(net.exchange(c, b"ab\n", 3), b"ba\n");
+    net.client(c).abort();
+    assert!(net.run_until(Duration::from_secs(5), |n| n.server.stats().reset == 1));
+    assert_eq!(net.server.stats().active, 0);
+    assert_eq!(net.phases()[0], Phase::Listening);
+    check_slot_serves_again(&mut net);
+}
+
+#[test]
+fn idle_connection_is_closed_after_the_timeout() {
+    let config = Config {
+        idle_timeout: Some(Duration::from_secs(2)),
+        ..Config::default()
+    };
+    let mut net: TestNet = Net::new(config, Reverse::default(), Setup::default());
+    let c = net.connect();
+    assert_eq!(net.exchange(c, b"x\n", 2), b"x\n");
+    let start = net.now;
+    // The server sends FIN after 2 s of nothing.
+    assert!(
+        net.run_until(Duration::from_secs(10), |n| n.client(c).state()
+            == State::CloseWait)
+    );
+    let waited = net.now - start;
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(3),
+        "closed after {waited}"
+    );
+    assert_eq!(net.server.stats().timed_out, 1);
+    net.client(c).close();
+    check_slot_serves_again(&mut net);
+}
+
+#[test]
+fn vanished_peer_frees_the_slot_after_idle_and_close_timeouts() {
+    let config = Config {
+        idle_timeout: Some(Duration::from_secs(5)),
+        ..Config::default()
+    };
+    let mut net: TestNet = Net::new(config, Reverse::default(), Setup::default());
+    let c = net.connect();
+    assert_eq!(net.exchange(c, b"bye\n", 4), b"eyb\n");
+    // The client's host disappears without a word: nothing reaches it,
+    // nothing leaves it.
+    net.client_host.device.set_drop_chance(100);
+    let start = net.now;
+    assert!(net.run_until(Duration::from_secs(60), |n| n.phases()[0]
+        == Phase::Listening));
+    let waited = net.now - start;
+    // idle timeout + close timeout (the FIN is never acknowledged).
+    assert!(waited <= Duration::from_secs(5 + 5 + 1), "took {waited}");
+    let stats = *net.server.stats();
+    assert_eq!(
+        (stats.timed_out, stats.close_aborted, stats.active),
+        (1, 1, 0)
+    );
+    net.client_host.device.set_drop_chance(0);
+    check_slot_serves_again(&mut net);
+}

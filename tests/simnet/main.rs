@@ -1,0 +1,11 @@
+//! The core, tested through a simulated network: two smoltcp interfaces
+//! joined by an in-memory Ethernet wire, the server on one, smoltcp client
+//! sockets on the other. No privileges, no kernel network.
+
+mod net;
+mod wire;
+
+mod exchange;
+mod faults;
+mod lifecycle;
+mod pool;

@@ -1,0 +1,276 @@
+//! A simulated network: the server on one interface, smoltcp clients on
+//! another, joined by an in-memory wire, driven by a virtual clock that only
+//! advances when no frame is in flight.
+
+use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
+use smoltcp::phy::FaultInjector;
+use smoltcp::socket::tcp::{self, State};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address};
+
+use multiserve::connection::Phase;
+use multiserve::{Config, Resources, Server, Service};
+
+use crate::wire::{wire, InFlight, Port};
+
+pub const SERVER_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
+pub const CLIENT_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
+pub const PORT: u16 = 7000;
+
+/// Sizes and faults of a simulated network.
+#[derive(Clone, Copy)]
+pub struct Setup {
+    pub server_rx: usize,
+    pub server_tx: usize,
+    pub client_rx: usize,
+    pub client_tx: usize,
+    /// Percent of frames dropped, each way.
+    pub drop_pct: u8,
+    /// Percent of frames corrupted, each way.
+    pub corrupt_pct: u8,
+    pub seed: u32,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            server_rx: 4096,
+            server_tx: 4096,
+            client_rx: 65536,
+            client_tx: 65536,
+            drop_pct: 0,
+            corrupt_pct: 0,
+            seed: 1,
+        }
+    }
+}
+
+pub struct Host {
+    pub iface: Interface,
+    pub device: FaultInjector<Port>,
+    pub sockets: SocketSet<'static>,
+}
+
+impl Host {
+    fn new(port: Port, mac: [u8; 6], ip: Ipv4Address, setup: &Setup, seed: u32) -> Host {
+        let mut device = FaultInjector::new(port, seed);
+        device.set_drop_chance(setup.drop_pct);
+        device.set_corrupt_chance(setup.corrupt_pct);
+        let mut config = IfaceConfig::new(EthernetAddress(mac).into());
+        config.random_seed = u64::from(seed) * 7919 + u64::from(mac[5]);
+        let mut iface = Interface::new(config, &mut device, Instant::ZERO);
+        iface.update_ip_addrs(|addrs| {
+            addrs.push(IpCidr::new(IpAddress::Ipv4(ip), 24)).unwrap();
+        });
+        Host {
+            iface,
+            device,
+            sockets: SocketSet::new(vec![]),
+        }
+    }
+}
+
+pub struct Net<S: Service, const N: usize> {
+    pub now: Instant,
+    pub server: Server<'static, S, N>,
+    pub server_host: Host,
+    pub client_host: Host,
+    pub setup: Setup,
+    in_flight: InFlight,
+    next_port: u16,
+}
+
+fn socket(rx: usize, tx: usize) -> tcp::Socket<'static> {
+    tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; rx]),
+        tcp::SocketBuffer::new(vec![0; tx]),
+    )
+}
+
+impl<S: Service, const N: usize> Net<S, N> {
+    pub fn new(config: Config, service: S, setup: Setup) -> Self {
+        Self::try_new(config, service, setup).expect("server starts")
+    }
+
+    pub fn try_new(config: Config, service: S, setup: Setup) -> Result<Self, multiserve::Error> {
+        let (a, b, in_flight) = wire();
+        let mut server_host = Host::new(a, [2, 0, 0, 0, 0, 1], SERVER_IP, &setup, setup.seed);
+        let client_host = Host::new(
+            b,
+            [2, 0, 0, 0, 0, 2],
+            CLIENT_IP,
+            &setup,
+            setup.seed.wrapping_mul(31).wrapping_add(17),
+        );
+        let resources = Resources {
+            pool: core::array::from_fn(|_| socket(setup.server_rx, setup.server_tx)),
+            overflow: Some(socket(256, 256)),
+            input: vec![0u8; 4096].leak(),
+            output: vec![0u8; 4096].leak(),
+        };
+        let server = Server::new(config, service, resources, &mut server_host.sockets)?;
+        Ok(Net {
+            now: Instant::ZERO,
+            server,
+            server_host,
+            client_host,
+            setup,
+            in_flight,
+            next_port: 49152,
+        })
+    }
+
+    /// Poll both sides once at the current time. Returns whether any frame
+    /// is still in flight, and the earliest time either side wants a poll.
+    fn poll_once(&mut self) -> (bool, Option<Instant>) {
+        let now = self.now;
+        let s = &mut self.server_host;
+        let server_delay = self
+            .server
+            .poll(now, &mut s.iface, &mut s.device, &mut s.sockets);
+        let c = &mut self.client_host;
+        c.iface.poll(now, &mut c.device, &mut c.sockets);
+        let client_delay = c.iface.poll_delay(now, &c.sockets);
+        let in_flight = self.in_flight.count() > 0;
+        let next = [server_delay, client_delay]
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|d| now + d);
+        (in_flight, next)
+    }
+
+    /// Run the network until `done` holds or `limit` of virtual time has
+    /// passed. Returns whether `done` held.
+    pub fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&mut Self) -> bool) -> bool {
+        let end = self.now + limit;
+        let mut spins = 0u32;
+        loop {
+            let (in_flight, next) = self.poll_once();
+            if done(self) {
+                return true;
+            }
+            if in_flight {
+                spins += 1;
+                assert!(spins < 1_000_000, "network never settles");
+                continue;
+            }
+            let at = match next {
+                Some(at) if at > self.now => at,
+                Some(_) => {
+                    spins += 1;
+                    assert!(spins < 1_000_000, "a poll delay of zero never ends");
+                    continue;
+                }
+                None => end,
+            };
+            spins = 0;
+            if at > end {
+                self.now = end;
+                self.poll_once();
+                return done(self);
+            }
+            self.now = at;
+        }
+    }
+
+    /// Run for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        self.run_until(d, |_| false);
+    }
+
+    /// Open a client connection (not waiting for the handshake).
+    pub fn connect_with(&mut self, rx: usize, tx: usize) -> SocketHandle {
+        let mut sock = socket(rx, tx);
+        sock.set_nagle_enabled(false);
+        let local = self.next_port;
+        self.next_port = self.next_port.wrapping_add(1).max(49152);
+        let c = &mut self.client_host;
+        sock.connect(
+            c.iface.context(),
+            IpEndpoint::new(IpAddress::Ipv4(SERVER_IP), PORT),
+            local,
+        )
+        .expect("connect");
+        c.sockets.add(sock)
+    }
+
+    /// Open a client connection and wait until it is established.
+    pub fn connect(&mut self) -> SocketHandle {
+        let (rx, tx) = (self.setup.client_rx, self.setup.client_tx);
+        let h = self.connect_with(rx, tx);
+        let ok = self.run_until(Duration::from_secs(60), |n| {
+            n.client(h).state() == State::Established
+        });
+        assert!(ok, "client never connected: {}", self.client(h).state());
+        h
+    }
+
+    pub fn client(&mut self, h: SocketHandle) -> &mut tcp::Socket<'static> {
+        self.client_host.sockets.get_mut::<tcp::Socket>(h)
+    }
+
+    /// Queue all of `data` on a client (it must fit its transmit buffer).
+    pub fn send(&mut self, h: SocketHandle, data: &[u8]) {
+        let n = self.client(h).send_slice(data).expect("send");
+        assert_eq!(n, data.len(), "client transmit buffer too small");
+    }
+
+    /// Take whatever a client has received.
+    pub fn take(&mut self, h: SocketHandle) -> Vec<u8> {
+        let sock = self.client(h);
+        let mut out = vec![0; sock.recv_queue()];
+        if !out.is_empty() {
+            let n = sock.recv_slice(&mut out).expect("recv");
+            out.truncate(n);
+        }
+        out
+    }
+
+    /// Run until a client has received exactly `expected.len()` bytes (or
+    /// the limit passes), and return what it received.
+    pub fn receive(&mut self, h: SocketHandle, len: usize, limit: Duration) -> Vec<u8> {
+        let mut got = Vec::new();
+        let end = self.now + limit;
+        while got.len() < len && self.now < end {
+            let remaining = end - self.now;
+            self.run_until(remaining, |n| n.client(h).recv_queue() > 0);
+            got.extend(self.take(h));
+        }
+        got
+    }
+
+    /// Send `data` and return the first `expected_len` bytes of the answer.
+    pub fn exchange(&mut self, h: SocketHandle, data: &[u8], expected_len: usize) -> Vec<u8> {
+        self.send(h, data);
+        self.receive(h, expected_len, Duration::from_secs(60))
+    }
+
+    /// The phases of the pool slots.
+    pub fn phases(&self) -> Vec<Phase> {
+        self.server.slots().map(|(_, p)| p).collect()
+    }
+
+    /// The TCP states of the pool sockets.
+    pub fn server_states(&self) -> Vec<State> {
+        self.server
+            .slots()
+            .map(|(h, _)| self.server_host.sockets.get::<tcp::Socket>(h).state())
+            .collect()
+    }
+
+    /// Whether every listening slot is back in LISTEN.
+    pub fn all_listening(&self) -> bool {
+        self.server_states()
+            .iter()
+            .take(self.server.clients())
+            .all(|s| *s == State::Listen)
+    }
+}
+
+/// The reverse of a string by character, with `\n`.
+pub fn rev_line(s: &str) -> Vec<u8> {
+    let mut v: Vec<u8> = s.chars().rev().collect::<String>().into_bytes();
+    v.push(b'\n');
+    v
+}

@@ -1,0 +1,189 @@
+//! Many clients at once, and what the client after the last slot gets.
+
+use smoltcp::socket::tcp::State;
+use smoltcp::time::Duration;
+
+use multiserve::connection::Phase;
+use multiserve::{Config, FullPolicy, Reverse, Server};
+
+use crate::net::{rev_line, Net, Setup};
+
+const N: usize = 8;
+
+#[test]
+fn every_client_gets_only_its_own_answers() {
+    let mut net: Net<Reverse, N> =
+        Net::new(Config::default(), Reverse::default(), Setup::default());
+    let clients: Vec<_> = (0..N).map(|_| net.connect()).collect();
+    // The last ACK of the handshake is still on its way.
+    assert!(
+        net.run_until(Duration::from_secs(1), |n| n.server.stats().active
+            == N as u32)
+    );
+    assert!(net
+        .phases()
+        .iter()
+        .all(|p| matches!(p, Phase::Serving { .. })));
+
+    let mut expected = vec![Vec::new(); N];
+    for round in 0..10 {
+        // Interleave: every client sends before any answer is read, and in
+        // a different order each round.
+        for k in 0..N {
+            let i = (k * 3 + round) % N;
+            let line = format!("client {i} round {round}");
+            net.send(clients[i], format!("{line}\n").as_bytes());
+            expected[i].extend(rev_line(&line));
+        }
+        net.run_for(Duration::from_millis(10));
+    }
+    for (i, &c) in clients.iter().enumerate() {
+        let got = net.receive(c, expected[i].len(), Duration::from_secs(10));
+        assert_eq!(got, expected[i], "client {i}");
+    }
+    assert_eq!(net.server.stats().answered, 10 * N as u64);
+    assert_eq!(net.server.stats().peak_active, N as u32);
+}
+
+fn full_server(policy: FullPolicy) -> (Net<Reverse, N>, Vec<smoltcp::iface::SocketHandle>) {
+    let config = Config {
+        clients: Some(4),
+        when_full: policy,
+        ..Config::default()
+    };
+    let mut net = Net::new(config, Reverse::default(), Setup::default());
+    let clients: Vec<_> = (0..4).map(|_| net.connect()).collect();
+    // Slots beyond `clients` never listen.
+    assert_eq!(&net.server_states()[4..], &[State::Closed; 4]);
+    (net, clients)
+}
+
+#[test]
+fn busy_policy_tells_the_extra_client_and_closes() {
+    let (mut net, clients) = full_server(FullPolicy::Busy);
+    let extra = net.connect_with(1024, 1024);
+    let busy = b"busy: all 4 slots are in use, try again later\n";
+    let got = net.receive(extra, busy.len(), Duration::from_secs(5));
+    assert_eq!(got, busy);
+    // And the server closed: the client sees the FIN.
+    assert!(
+        net.run_until(Duration::from_secs(5), |n| n.client(extra).state()
+            == State::CloseWait)
+    );
+    assert_eq!(net.server.stats().refused_busy, 1);
+    assert_eq!(net.server.stats().accepted, 4);
+
+    // The served clients never noticed.
+    for (i, &c) in clients.iter().enumerate() {
+        let line = format!("still here {i}");
+        assert_eq!(
+            net.exchange(c, format!("{line}\n").as_bytes(), line.len() + 1),
+            rev_line(&line)
+        );
+    }
+
+    // One leaves; the next client is served.
+    net.client(extra).close();
+    net.client(clients[0]).close();
+    assert!(net.run_until(Duration::from_secs(5), |n| n
+        .phases()
+        .contains(&Phase::Listening)));
+    let next = net.connect();
+    assert_eq!(net.exchange(next, b"next\n", 5), b"txen\n");
+    assert_eq!(net.server.stats().accepted, 5);
+}
+
+#[test]
+fn reset_policy_refuses_the_extra_client() {
+    let (mut net, clients) = full_server(FullPolicy::Reset);
+    assert_eq!(net.server.overflow_handle(), None);
+    let extra = net.connect_with(1024, 1024);
+    // smoltcp answers the SYN with RST: the connect fails at once.
+    assert!(
+        net.run_until(Duration::from_millis(100), |n| n.client(extra).state()
+            == State::Closed)
+    );
+    assert_eq!(net.take(extra), b"");
+
+    net.client(clients[3]).abort();
+    assert!(net.run_until(Duration::from_secs(5), |n| n
+        .phases()
+        .contains(&Phase::Listening)));
+    let next = net.connect();
+    assert_eq!(net.exchange(next, b"in\n", 3), b"ni\n");
+}
+
+#[test]
+fn busy_needs_an_overflow_socket_and_buffers_are_checked() {
+    use multiserve::server::Buffer;
+    use multiserve::{Error, Framing, Resources};
+    use smoltcp::iface::SocketSet;
+    use smoltcp::socket::tcp;
+
+    let sock = |rx: usize, tx: usize| {
+        tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; rx]),
+            tcp::SocketBuffer::new(vec![0; tx]),
+        )
+    };
+    let mut sockets = SocketSet::new(vec![]);
+    let make = |sockets: &mut SocketSet<'static>, rx, overflow, config: Config| {
+        let resources = Resources {
+            pool: [sock(rx, 2048), sock(2048, 2048)],
+            overflow,
+            input: vec![0u8; 2048].leak(),
+            output: vec![0u8; 2048].leak(),
+        };
+        Server::<Reverse, 2>::new(
+            config,
+            Reverse::new(Framing::Line, 1024),
+            resources,
+            sockets,
+        )
+        .err()
+    };
+    assert_eq!(
+        make(&mut sockets, 2048, None, Config::default()),
+        Some(Error::NoOverflowSocket)
+    );
+    assert_eq!(
+        make(&mut sockets, 1000, Some(sock(128, 128)), Config::default()),
+        Some(Error::BufferTooSmall {
+            buffer: Buffer::Receive(0),
+            needed: 1026,
+            got: 1000
+        })
+    );
+    let config = Config {
+        clients: Some(3),
+        ..Config::default()
+    };
+    assert_eq!(
+        make(&mut sockets, 2048, Some(sock(128, 128)), config),
+        Some(Error::ClientsOutOfRange {
+            requested: 3,
+            pool: 2
+        })
+    );
+    assert_eq!(
+        make(&mut sockets, 2048, Some(sock(128, 8)), Config::default()).map(|e| matches!(
+            e,
+            Error::BufferTooSmall {
+                buffer: Buffer::Overflow,
+                ..
+            }
+        )),
+        Some(true)
+    );
+}
+
+/// The server's own state per connection, besides the socket and its
+/// buffers, as documented in the README.
+#[test]
+fn per_connection_state_is_small() {
+    let slot = Server::<'static, Reverse, N>::SLOT_SIZE;
+    println!("server state per connection: {slot} bytes");
+    assert!(slot <= 64, "slot grew to {slot} bytes; update the README");
+    let socket = core::mem::size_of::<smoltcp::socket::tcp::Socket<'static>>();
+    println!("smoltcp tcp::Socket: {socket} bytes");
+}
