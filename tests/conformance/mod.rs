@@ -567,6 +567,9 @@ pub fn idle_client_is_closed(t: &dyn Target, idle: Duration) {
         after >= idle.mul_f32(0.8) && after <= idle + Duration::from_secs(2),
         "closed after {after:?}, idle timeout {idle:?}"
     );
+    // Close our side too, as a client does on EOF; until then the slot
+    // rightly waits (up to its close timeout) for our FIN.
+    drop(s);
     let mut next = served_eventually(t);
     exchange(&mut next, b"after idle\n", b"eldi retfa\n");
     wait_counters(t, "idle >= 1", Duration::from_secs(5), |c| c.idle >= 1);
