@@ -47,6 +47,76 @@ fn client_command_sends_lines_until_exit() {
     );
 }
 
+#[test]
+fn client_command_in_chunk_mode() {
+    let Some(ns) = netns("program::client_command_in_chunk_mode") else {
+        return;
+    };
+    let _server = Server::start(&ns, &["--framing", "chunk"]);
+    let client = run_client(&ns, &["192.168.69.1:7000", "--chunk"], "hello\nEXIT\n");
+    assert!(
+        client.try_exit().is_some_and(|s| s.success()),
+        "client exit: {:?}\n{}",
+        client.try_exit(),
+        client.output()
+    );
+    assert_eq!(client.stdout.all(), ["olleh"], "\n{}", client.output());
+}
+
+#[test]
+fn client_command_fails_clearly_when_busy_or_refused() {
+    let Some(ns) = netns("program::client_command_fails_clearly_when_busy_or_refused") else {
+        return;
+    };
+    let server = Server::start(&ns, &["--clients", "1"]);
+    let _occupant = conformance::occupy(&server, 1);
+    let busy = run_client(&ns, &["192.168.69.1:7000"], "hello\nEXIT\n");
+    assert!(
+        busy.try_exit().is_some_and(|s| !s.success()),
+        "client exit when busy: {:?}\n{}",
+        busy.try_exit(),
+        busy.output()
+    );
+    assert!(
+        busy.stderr.text().contains("busy"),
+        "no clear `busy` message\n{}",
+        busy.output()
+    );
+    let refused = run_client(&ns, &["192.168.69.1:7001"], "hello\nEXIT\n");
+    assert!(
+        refused.try_exit().is_some_and(|s| !s.success()),
+        "client exit when refused: {:?}\n{}",
+        refused.try_exit(),
+        refused.output()
+    );
+    assert!(
+        refused.stderr.text().contains("refused"),
+        "no clear `refused` message\n{}",
+        refused.output()
+    );
+}
+
+/// Runs `multiserve client ARGS` with `input` on its stdin until it exits
+/// (at most 10 s) and its output is collected.
+fn run_client(ns: &crate::netns::Netns, args: &[&str], input: &str) -> Process {
+    let mut full = vec!["client"];
+    full.extend_from_slice(args);
+    let client = Process::spawn_with_stdin(ns, &full, Stdio::piped()).expect("start the client");
+    let mut stdin = client.take_stdin().expect("piped stdin");
+    // The client may exit before reading its input: a failed write is fine.
+    let _ = stdin.write_all(input.as_bytes());
+    drop(stdin);
+    let status = client.wait_exit(Duration::from_secs(10));
+    assert!(
+        status.is_some(),
+        "client {full:?} still running after 10 s\n{}",
+        client.output()
+    );
+    client.stdout.wait_closed(Duration::from_secs(2));
+    client.stderr.wait_closed(Duration::from_secs(2));
+    client
+}
+
 /// A directory of our own under the system's temporary directory, removed
 /// when dropped.
 struct TempDir(PathBuf);
