@@ -219,7 +219,7 @@ impl<T: Default> Slot<T> {
         stats.accepted = stats.accepted.saturating_add(1);
         stats.active = stats.active.saturating_add(1);
         stats.peak_active = stats.peak_active.max(stats.active);
-        log::info!("slot {}: {} connected", self.index, remote);
+        log::info!("slot {}: {} connected", self.index, Peer(remote));
         self.session = T::default();
         self.phase = Phase::Serving {
             remote,
@@ -239,7 +239,7 @@ impl<T: Default> Slot<T> {
         };
         *counter = counter.saturating_add(1);
         if let Phase::Serving { remote, .. } = self.phase {
-            log::info!("slot {}: {} {}", self.index, remote, reason.as_str());
+            log::info!("slot {}: {} {}", self.index, Peer(remote), reason.as_str());
         }
         self.phase = Phase::Closing {
             deadline: cx.now + cx.config.close_timeout,
@@ -381,6 +381,20 @@ fn discard(socket: &mut Socket<'_>, mut count: usize) {
         match taken {
             Ok(n) if n > 0 => count = count.saturating_sub(n),
             _ => break,
+        }
+    }
+}
+
+/// A peer's address as people write it: `192.0.2.1:7000`, `[2001:db8::1]:7000`.
+pub struct Peer(pub IpEndpoint);
+
+impl core::fmt::Display for Peer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0.addr {
+            #[cfg(feature = "ipv6")]
+            smoltcp::wire::IpAddress::Ipv6(addr) => write!(f, "[{}]:{}", addr, self.0.port),
+            #[allow(unreachable_patterns)]
+            _ => write!(f, "{}", self.0),
         }
     }
 }

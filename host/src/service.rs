@@ -1,0 +1,50 @@
+//! The services the host program can run, chosen at run time.
+
+use multiserve::line::Mode;
+use multiserve::{Echo, Output, Progress, Reverse, Service};
+
+/// Either shipped service, behind one type so the server is built once.
+pub enum HostService {
+    Reverse(Reverse),
+    Echo(Echo),
+}
+
+impl HostService {
+    pub fn name(&self) -> &'static str {
+        match self {
+            HostService::Reverse(_) => "reverse",
+            HostService::Echo(_) => "echo",
+        }
+    }
+}
+
+impl Service for HostService {
+    type Session = Mode;
+
+    fn input_window(&self) -> usize {
+        match self {
+            HostService::Reverse(s) => s.input_window(),
+            HostService::Echo(s) => s.input_window(),
+        }
+    }
+
+    fn output_window(&self) -> usize {
+        match self {
+            HostService::Reverse(s) => s.output_window(),
+            HostService::Echo(s) => s.output_window(),
+        }
+    }
+
+    fn receive(
+        &mut self,
+        session: &mut Mode,
+        input: &[u8],
+        finished: bool,
+        output: &mut Output<'_>,
+    ) -> Progress {
+        match self {
+            HostService::Reverse(s) => s.receive(session, input, finished, output),
+            HostService::Echo(s) => s.receive(&mut (), input, finished, output),
+        }
+    }
+}
