@@ -213,6 +213,9 @@ pub fn wait_counters(
     let deadline = Instant::now() + within;
     loop {
         let latest = t.counters();
+        if let Some(c) = latest {
+            assert_consistent(&c);
+        }
         if let Some(c) = latest.filter(|c| ok(c)) {
             return c;
         }
@@ -221,6 +224,17 @@ pub fn wait_counters(
         }
         thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// Checks the counters' invariant: every accepted connection is either
+/// active or ended in exactly one way.
+pub fn assert_consistent(c: &Counters) {
+    assert_eq!(
+        c.accepted,
+        c.active + c.ended(),
+        "accepted != active + closed by peer + closed by server + reset + idle: {c:?}"
+    );
+    assert!(c.peak_active >= c.active, "peak below active: {c:?}");
 }
 
 /// Opens `n` clients and has each of them complete one round trip, so each

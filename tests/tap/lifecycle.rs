@@ -66,6 +66,7 @@ fn sigterm_closes_clients_in_order_and_exits_0() {
     let last = server
         .final_counters()
         .unwrap_or_else(|| panic!("no parsable `final:` line\n{}", server.process.output()));
+    conformance::assert_consistent(&last);
     assert_eq!(last.accepted, 3, "final counters: {last:?}");
     assert_eq!(last.active, 0, "final counters: {last:?}");
     assert_eq!(last.answered, 3, "final counters: {last:?}");
