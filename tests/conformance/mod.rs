@@ -379,7 +379,7 @@ pub fn chunk_framing_answers_without_newline(t: &dyn Target) {
 pub fn round_trips_are_exact(t: &dyn Target, n: usize) {
     let mut s = client(t);
     for i in 0..n {
-        let line = format!("round trip {i:04} over a lossy link\n");
+        let line = format!("round trip {i:04} over an unreliable link\n");
         exchange(&mut s, line.as_bytes(), &reversed_line(line.as_bytes()));
     }
 }

@@ -83,3 +83,14 @@ fn lossy_link_round_trips_are_exact() {
     };
     conformance::round_trips_are_exact(&server, 200);
 }
+
+#[test]
+fn corrupting_link_round_trips_are_exact() {
+    let Some(server) = serve(
+        "exchange::corrupting_link_round_trips_are_exact",
+        &["--corrupt-chance", "10"],
+    ) else {
+        return;
+    };
+    conformance::round_trips_are_exact(&server, 100);
+}
