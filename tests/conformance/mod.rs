@@ -374,14 +374,22 @@ pub fn chunk_framing_answers_without_newline(t: &dyn Target) {
     assert_eq!(shown(&buf[..n]), "olleh", "one read, one reversed chunk");
 }
 
-/// `n` sequential round trips on one connection, each answer exact (for
-/// lossy links: TCP must recover every loss).
-pub fn round_trips_are_exact(t: &dyn Target, n: usize) {
-    let mut s = client(t);
-    for i in 0..n {
-        let line = format!("round trip {i:04} over an unreliable link\n");
-        exchange(&mut s, line.as_bytes(), &reversed_line(line.as_bytes()));
-    }
+/// `n` round trips, each answer exact, spread over `connections`
+/// connections running side by side (for unreliable links: TCP must recover
+/// every loss; several connections keep the waits for retransmissions from
+/// adding up).
+pub fn round_trips_are_exact(t: &dyn Target, n: usize, connections: usize) {
+    thread::scope(|scope| {
+        for c in 0..connections {
+            scope.spawn(move || {
+                let mut s = client(t);
+                for i in (c..n).step_by(connections) {
+                    let line = format!("round trip {i:04} over an unreliable link\n");
+                    exchange(&mut s, line.as_bytes(), &reversed_line(line.as_bytes()));
+                }
+            });
+        }
+    });
 }
 
 // ---------------------------------------------------------------------------

@@ -81,7 +81,7 @@ fn lossy_link_round_trips_are_exact() {
     ) else {
         return;
     };
-    conformance::round_trips_are_exact(&server, 200);
+    conformance::round_trips_are_exact(&server, 200, 4);
 }
 
 #[test]
@@ -92,5 +92,5 @@ fn corrupting_link_round_trips_are_exact() {
     ) else {
         return;
     };
-    conformance::round_trips_are_exact(&server, 100);
+    conformance::round_trips_are_exact(&server, 100, 2);
 }
