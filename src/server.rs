@@ -457,7 +457,10 @@ impl Overflow {
                     socket.close();
                     cx.stats.refused_busy = cx.stats.refused_busy.saturating_add(1);
                     if let Some(remote) = socket.remote_endpoint() {
-                        log::info!("busy: refused {}, all slots in use", crate::connection::Peer(remote));
+                        log::info!(
+                            "busy: refused {}, all slots in use",
+                            crate::connection::Peer(remote)
+                        );
                     }
                     let deadline = now + cx.config.close_timeout;
                     self.phase = Phase::Closing { deadline };

@@ -378,11 +378,17 @@ impl<'a> Driver<'a> {
             if (args.requests.is_none() && now >= end) || budget_done {
                 self.stopping = true;
             }
-            let active = self.conns.iter().filter(|c| c.phase != Phase::Closed).count();
+            let active = self
+                .conns
+                .iter()
+                .filter(|c| c.phase != Phase::Closed)
+                .count();
             if self.stopping && (args.mode == Mode::Bulk || active == 0) {
                 break;
             }
-            if args.duration > Duration::from_secs(3) && now - last_progress >= Duration::from_secs(1) {
+            if args.duration > Duration::from_secs(3)
+                && now - last_progress >= Duration::from_secs(1)
+            {
                 eprint!(
                     "\r{:?}: {:.0} s, {} done, {} errors ",
                     args.mode,
@@ -396,7 +402,10 @@ impl<'a> Driver<'a> {
             for i in 0..self.conns.len() {
                 let c = &self.conns[i];
                 if c.phase != Phase::Closed && now >= c.deadline && args.mode != Mode::Bulk {
-                    self.error(format!("connection {i}: no answer within {:?}", args.timeout));
+                    self.error(format!(
+                        "connection {i}: no answer within {:?}",
+                        args.timeout
+                    ));
                     self.close(i);
                 }
             }
