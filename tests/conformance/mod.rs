@@ -374,6 +374,12 @@ pub fn chunk_framing_answers_without_newline(t: &dyn Target) {
     assert_eq!(shown(&buf[..n]), "olleh", "one read, one reversed chunk");
 }
 
+/// How long a read may wait on an unreliable link. smoltcp retransmits
+/// after at least 1 s and doubles the wait on each loss of the same segment
+/// (1 + 2 + 4 + 8 s for four in a row), so the usual 10 s would fail a
+/// server that does everything right.
+pub const UNRELIABLE_IO_TIMEOUT: Duration = Duration::from_secs(45);
+
 /// `n` round trips, each answer exact, spread over `connections`
 /// connections running side by side (for unreliable links: TCP must recover
 /// every loss; several connections keep the waits for retransmissions from
@@ -383,6 +389,8 @@ pub fn round_trips_are_exact(t: &dyn Target, n: usize, connections: usize) {
         for c in 0..connections {
             scope.spawn(move || {
                 let mut s = client(t);
+                s.set_read_timeout(Some(UNRELIABLE_IO_TIMEOUT))
+                    .expect("read timeout");
                 for i in (c..n).step_by(connections) {
                     let line = format!("round trip {i:04} over an unreliable link\n");
                     exchange(&mut s, line.as_bytes(), &reversed_line(line.as_bytes()));
