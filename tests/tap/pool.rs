@@ -53,7 +53,8 @@ fn every_slot_comes_back_after_2000_connections() {
         "all 2000 connections over",
         std::time::Duration::from_secs(5),
         |c| c.accepted >= 2000 && c.active == 0,
-    );
+    )
+    .expect("the host program reports counters");
     assert_eq!(counters.busy, 0, "no client was told busy: {counters:?}");
     conformance::all_slots_are_free(&server, 8);
 }

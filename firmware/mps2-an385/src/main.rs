@@ -143,6 +143,7 @@ fn main() -> ! {
     };
     let server_config = ServerConfig {
         port: PORT,
+        idle_timeout: Some(idle_timeout()),
         ..ServerConfig::default()
     };
     let mut server: Server<'_, _, POOL> =
@@ -286,4 +287,13 @@ fn sleep(nic: &Lan9118, now: Instant, delay: Option<Duration>) {
 fn halt(why: &str) -> ! {
     error!("halted: {}", why);
     logger::exit_failure()
+}
+
+/// The idle timeout: 300 s, or the seconds in `MULTISERVE_IDLE_TIMEOUT_SECS`
+/// when the image was built (the tests build one with a short timeout).
+fn idle_timeout() -> Duration {
+    let secs = option_env!("MULTISERVE_IDLE_TIMEOUT_SECS")
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(300);
+    Duration::from_secs(secs)
 }
