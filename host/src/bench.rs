@@ -31,6 +31,17 @@ pub enum Mode {
     Maxconn,
 }
 
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Rr => "rr",
+            Mode::Bulk => "bulk",
+            Mode::Connect => "connect",
+            Mode::Maxconn => "maxconn",
+        }
+    }
+}
+
 #[derive(clap::Args)]
 pub struct Args {
     /// The server, e.g. 192.168.69.1:7000.
@@ -108,6 +119,8 @@ struct Report {
     latency_us: Latency,
     errors: u64,
     mismatches: u64,
+    /// Connections told "busy" (every slot taken) instead of answered.
+    busy: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     mb_per_sec_sent: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,8 +175,12 @@ fn print_table(r: &Report) {
         format!("[{}] ", r.label)
     };
     println!(
-        "{label}{:?} to {}, {} connections, {}-byte lines, {:.1} s",
-        r.mode, r.addr, r.connections, r.size, r.seconds
+        "{label}{} to {}, {} connections, {}-byte lines, {:.1} s",
+        r.mode.name(),
+        r.addr,
+        r.connections,
+        r.size,
+        r.seconds
     );
     match r.mode {
         Mode::Maxconn => {
@@ -180,14 +197,16 @@ fn print_table(r: &Report) {
                 "requests"
             };
             println!(
-                "  {what}: {} ({:.0}/s), errors {}, mismatches {}",
-                r.requests, r.requests_per_sec, r.errors, r.mismatches
+                "  {what}: {} ({:.0}/s), errors {}, mismatches {}, busy {}",
+                r.requests, r.requests_per_sec, r.errors, r.mismatches, r.busy
             );
             let l = &r.latency_us;
-            println!(
-                "  latency µs: p50 {} p90 {} p99 {} p99.9 {} max {}",
-                l.p50, l.p90, l.p99, l.p999, l.max
-            );
+            if r.mode != Mode::Bulk {
+                println!(
+                    "  latency µs: p50 {} p90 {} p99 {} p99.9 {} max {}",
+                    l.p50, l.p90, l.p99, l.p999, l.max
+                );
+            }
             if let (Some(s), Some(rx)) = (r.mb_per_sec_sent, r.mb_per_sec_received) {
                 println!("  throughput: {s:.1} MB/s sent, {rx:.1} MB/s received");
             }
@@ -298,6 +317,7 @@ struct Driver<'a> {
     completed: u64,
     errors: u64,
     mismatches: u64,
+    busy: u64,
     first_error: Option<String>,
     sent: u64,
     received: u64,
@@ -318,6 +338,7 @@ impl<'a> Driver<'a> {
             completed: 0,
             errors: 0,
             mismatches: 0,
+            busy: 0,
             first_error: None,
             sent: 0,
             received: 0,
@@ -383,7 +404,8 @@ impl<'a> Driver<'a> {
                 .iter()
                 .filter(|c| c.phase != Phase::Closed)
                 .count();
-            if self.stopping && (args.mode == Mode::Bulk || active == 0) {
+            // Done when asked to stop, or when every connection has failed.
+            if active == 0 || (self.stopping && args.mode == Mode::Bulk) {
                 break;
             }
             if args.duration > Duration::from_secs(3)
@@ -583,6 +605,22 @@ impl<'a> Driver<'a> {
     /// next request (or connection). Whether the connection goes on.
     fn check_answer(&mut self, i: usize, n: usize) -> bool {
         let c = &mut self.conns[i];
+        if c.in_pos == 0 && self.scratch[..n].starts_with(b"busy:") {
+            // Told that every slot is taken: not a wrong answer, a refusal.
+            self.busy += 1;
+            if self.args.mode == Mode::Connect && !self.stopping {
+                self.close(i);
+                match self.open(i) {
+                    Ok(conn) => self.conns[i] = conn,
+                    Err(e) => self.error(format!("connect: {e}")),
+                }
+            } else {
+                self.error(format!("connection {i}: told busy"));
+                self.close(i);
+            }
+            return false;
+        }
+        let c = &mut self.conns[i];
         let want = &c.expected[c.in_pos..];
         if n > want.len() || self.scratch[..n] != want[..n] {
             self.mismatches += 1;
@@ -647,6 +685,7 @@ impl<'a> Driver<'a> {
             latency_us: Latency::of(&self.hist),
             errors: self.errors,
             mismatches: self.mismatches,
+            busy: self.busy,
             mb_per_sec_sent: bulk.then(|| self.sent as f64 / secs / 1e6),
             mb_per_sec_received: bulk.then(|| self.received as f64 / secs / 1e6),
             served_at_once: None,
@@ -737,6 +776,7 @@ fn maxconn(args: &Args, addr: SocketAddr) -> Report {
         latency_us: hist.as_ref().map(Latency::of).unwrap_or_default(),
         errors: 0,
         mismatches,
+        busy: 0,
         mb_per_sec_sent: None,
         mb_per_sec_received: None,
         served_at_once: Some(served),

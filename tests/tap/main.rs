@@ -13,6 +13,7 @@ mod netns;
 mod server;
 
 mod exchange;
+mod faults;
 mod harness;
 mod lifecycle;
 mod pool;
