@@ -107,3 +107,51 @@ pub fn ping(socket: &Socket, ip: IpAddr, id: u16, seq: u16) -> io::Result<()> {
         format!("no echo reply within 5 s (other ICMP types seen: {seen:?})"),
     ))
 }
+
+/// Sends `count` echo requests to `ip` back to back, then counts the
+/// matching replies that arrive within `listen`.
+pub fn flood(
+    socket: &Socket,
+    ip: IpAddr,
+    id: u16,
+    count: u16,
+    listen: Duration,
+) -> io::Result<usize> {
+    for seq in 0..count {
+        let request = echo_request(ip, id, seq, b"flood");
+        socket.send_to(&request, &SockAddr::from(SocketAddr::new(ip, 0)))?;
+    }
+    socket.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let deadline = Instant::now() + listen;
+    let mut buf = [0u8; 2048];
+    let mut replies = 0;
+    while Instant::now() < deadline {
+        let n = match (&*socket).read(&mut buf) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
+            }
+            Err(e) => return Err(e),
+        };
+        let icmp = if ip.is_ipv4() {
+            let header = usize::from(buf[0] & 0x0f) * 4;
+            &buf[header.min(n)..n]
+        } else {
+            &buf[..n]
+        };
+        let reply = if ip.is_ipv4() {
+            ECHO_REPLY_V4
+        } else {
+            ECHO_REPLY_V6
+        };
+        if icmp.len() >= 8 && icmp[0] == reply && u16::from_be_bytes([icmp[4], icmp[5]]) == id {
+            replies += 1;
+        }
+    }
+    Ok(replies)
+}

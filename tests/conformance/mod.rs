@@ -13,7 +13,7 @@
 #![allow(dead_code)]
 
 mod counters;
-mod icmp;
+pub mod icmp;
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Shutdown, SocketAddr, TcpStream};

@@ -143,3 +143,31 @@ fn bench_fails_on_a_wrong_answer() {
     assert_eq!(status.and_then(|s| s.code()), Some(1), "{}", p.output());
     assert!(p.output().contains("answers were wrong"), "{}", p.output());
 }
+
+#[test]
+fn ping_flood_is_answered_at_a_bounded_rate() {
+    let Some(ns) = netns("faults::ping_flood_is_answered_at_a_bounded_rate") else {
+        return;
+    };
+    let server = Server::start(&ns, &["--ping-limit", "20"]);
+    let ip = "192.168.69.1".parse().unwrap();
+    // One ping first: the neighbour entry is there before the flood.
+    conformance::answers_ping(&server, ip);
+    let socket = server
+        .raw_socket(Domain::IPV4, Protocol::ICMPV4)
+        .expect("raw socket");
+    let start = std::time::Instant::now();
+    let replies =
+        conformance::icmp::flood(&socket, ip, 0x7177, 300, Duration::from_secs(1)).expect("flood");
+    let elapsed = start.elapsed().as_secs_f64();
+    // A burst of 20, then 20 per second (the burst is partly spent by the
+    // first ping), with one token of slack for timing. Without the limit
+    // all 300 are answered.
+    let bound = 20 + (20.0 * elapsed).ceil() as usize + 1;
+    assert!(
+        (1..=bound).contains(&replies),
+        "{replies} replies to 300 pings in {elapsed:.2} s, bound {bound}"
+    );
+    // The TCP service is unaffected.
+    conformance::reverses_a_line(&server);
+}
