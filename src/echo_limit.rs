@@ -36,7 +36,11 @@ struct Bucket {
 impl Bucket {
     fn take(&mut self, now: Instant) -> bool {
         if let Some(then) = self.updated {
-            let elapsed_ms = u64::try_from((now - then).total_millis()).unwrap_or(0);
+            let elapsed_ms = if now > then {
+                (now - then).total_millis()
+            } else {
+                0
+            };
             let refill = elapsed_ms.saturating_mul(u64::from(self.rate));
             self.tokens = self.tokens.saturating_add(refill).min(self.capacity);
         }
