@@ -19,6 +19,7 @@ mod lifecycle;
 mod pool;
 mod program;
 mod reach;
+mod soak;
 
 use std::io::{self, Write};
 use std::path::Path;

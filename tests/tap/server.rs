@@ -155,6 +155,14 @@ impl Process {
         }
     }
 
+    /// The process's resident memory now, in KiB (`VmRSS`), while it runs.
+    pub fn rss_kib(&self) -> Option<u64> {
+        let pid = self.child.lock().unwrap().id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
     /// Sends `signal` to the process, unless it has already been reaped
     /// (so its PID cannot belong to another process).
     pub fn signal(&self, signal: libc::c_int) {
