@@ -76,7 +76,7 @@ pub struct Net<S: Service, const N: usize> {
     pub server_host: Host,
     pub client_host: Host,
     pub setup: Setup,
-    in_flight: InFlight,
+    pub in_flight: InFlight,
     next_port: u16,
 }
 
