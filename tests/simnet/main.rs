@@ -7,5 +7,6 @@ mod wire;
 
 mod exchange;
 mod faults;
+mod handshake;
 mod lifecycle;
 mod pool;
