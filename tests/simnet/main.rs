@@ -8,5 +8,6 @@ mod wire;
 mod exchange;
 mod faults;
 mod handshake;
+mod hostile;
 mod lifecycle;
 mod pool;
