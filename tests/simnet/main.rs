@@ -10,4 +10,5 @@ mod faults;
 mod handshake;
 mod hostile;
 mod lifecycle;
+mod overload;
 mod pool;
