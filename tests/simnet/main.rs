@@ -12,3 +12,4 @@ mod hostile;
 mod lifecycle;
 mod overload;
 mod pool;
+mod soak;
