@@ -10,6 +10,7 @@ mod faults;
 mod handshake;
 mod hostile;
 mod lifecycle;
+mod matrix;
 mod overload;
 mod pool;
 mod soak;
