@@ -9,7 +9,6 @@
 //! ```
 
 use smoltcp::iface::SocketHandle;
-use smoltcp::socket::tcp::State;
 use smoltcp::time::Duration;
 
 use multiserve::{Config, Framing, Reverse};
