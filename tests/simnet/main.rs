@@ -7,6 +7,7 @@ mod wire;
 
 mod exchange;
 mod faults;
+mod garbage;
 mod handshake;
 mod hostile;
 mod lifecycle;

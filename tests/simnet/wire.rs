@@ -60,6 +60,14 @@ impl InFlight {
     pub fn clear_filter(&self) {
         *self.filter.borrow_mut() = None;
     }
+
+    /// Put `frame` on the wire as it is, bypassing the filter.
+    pub fn inject(&self, dir: Dir, frame: Vec<u8>) {
+        match dir {
+            Dir::ToServer => self.to_server.borrow_mut().push_back(frame),
+            Dir::ToClient => self.to_client.borrow_mut().push_back(frame),
+        }
+    }
 }
 
 /// A wire: two ports joined back to back. The first is the server's.
