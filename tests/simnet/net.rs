@@ -162,6 +162,8 @@ impl<S: Service, const N: usize> Net<S, N> {
                     assert!(spins < 1_000_000, "a poll delay of zero never ends");
                     continue;
                 }
+                // Nothing scheduled and the time is up (a zero-length run).
+                None if self.now >= end => return done(self),
                 None => end,
             };
             spins = 0;
