@@ -53,6 +53,10 @@ struct Tally {
     busy: u64,
     aborted: u64,
     gave_up: u64,
+    /// Closed by the client, all answers in, but the server's FIN (and
+    /// its reset after the close timeout) lost: smoltcp has no FIN-WAIT-2
+    /// timeout, so the client side gives up after 120 s, as a host would.
+    fin_wait_2_expired: u64,
     lines_answered: u64,
 }
 
@@ -156,11 +160,19 @@ fn soak(connections: u64, seed: u64) {
                 }
                 _ => false,
             };
-            let stuck = now - c.opened_at > Duration::from_secs(300);
-            if !(over || stuck) {
+            let age = now - c.opened_at;
+            let fin_wait_2 = state == State::FinWait2 && c.closing && c.got == c.expected;
+            let expired = fin_wait_2 && age > Duration::from_secs(120);
+            let stuck = !expired && age > Duration::from_secs(300);
+            if !(over || stuck || expired) {
                 return true;
             }
-            if stuck {
+            if expired {
+                t.fin_wait_2_expired += 1;
+                t.exact += 1;
+                t.lines_answered += u64::from(c.sent_lines);
+                sock.abort();
+            } else if stuck {
                 t.gave_up += 1;
                 sock.abort();
             } else if c.aborted {
