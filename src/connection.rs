@@ -318,19 +318,27 @@ fn exchange<S: Service>(
         moved: false,
         close: false,
     };
+    let window = cx.service.input_window();
     loop {
         let queued = socket.recv_queue();
         if queued == 0 || !socket.may_send() {
             break;
         }
-        let Ok(shown) = socket.peek_slice(cx.input) else {
-            break;
-        };
-        let finished = socket.state() == State::CloseWait && shown == queued;
         let room = socket
             .send_capacity()
             .saturating_sub(socket.send_queue())
             .min(cx.output.len());
+        // Show the service what it can answer now: as much as fits the
+        // room for answers, but never less than its window (so a request
+        // can always be seen whole). Copying more would be copied again.
+        let limit = room.max(window).min(cx.input.len());
+        let Some(view) = cx.input.get_mut(..limit) else {
+            break;
+        };
+        let Ok(shown) = socket.peek_slice(view) else {
+            break;
+        };
+        let finished = socket.state() == State::CloseWait && shown == queued;
         let (Some(input), Some(output)) = (cx.input.get(..shown), cx.output.get_mut(..room)) else {
             break;
         };

@@ -31,6 +31,7 @@
 //!   [`line`]: the line framing it uses.
 //! - [`echo`]: the RFC 862 echo service.
 //! - [`config`]: run-time settings; [`stats`]: counters.
+//! - [`echo_limit`]: a device wrapper that bounds how fast ping is answered.
 //!
 //! ## Guarantees
 //!
@@ -56,6 +57,7 @@
 pub mod config;
 pub mod connection;
 pub mod echo;
+pub mod echo_limit;
 pub mod line;
 pub mod reverse;
 pub mod server;
@@ -64,6 +66,7 @@ pub mod stats;
 
 pub use config::{Config, FullPolicy};
 pub use echo::Echo;
+pub use echo_limit::EchoLimiter;
 pub use reverse::{Framing, Reverse};
 pub use server::{Error, Resources, Server};
 pub use service::{Output, Progress, Service};

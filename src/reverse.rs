@@ -180,6 +180,13 @@ impl Service for Reverse {
 /// `dst` must be as long as `src`; if it is not, only as many units as fit
 /// are written (no panic).
 pub fn reverse_into(src: &[u8], dst: &mut [u8]) {
+    if src.is_ascii() {
+        // Every byte is a character of its own.
+        for (d, s) in dst.iter_mut().zip(src.iter().rev()) {
+            *d = *s;
+        }
+        return;
+    }
     let mut end = dst.len().min(src.len());
     let mut put = |unit: &[u8]| {
         if let Some(start) = end.checked_sub(unit.len()) {

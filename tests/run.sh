@@ -21,6 +21,21 @@ for component in rustfmt clippy; do
     grep -q "^$component" <<<"$installed_components" || rustup component add "$component"
 done
 
+# System packages: iproute2 for the TAP tests, QEMU for the emulated board.
+missing=()
+command -v ip >/dev/null || missing+=(iproute2)
+command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
+command -v arm-none-eabi-size >/dev/null || missing+=(binutils-arm-none-eabi)
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        step "set-up: apt-get install ${missing[*]}"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "NOTE: not root, so not installing ${missing[*]}; tests that need them will skip" >&2
+    fi
+fi
+
 step "format"
 cargo fmt --all -- --check
 
@@ -30,6 +45,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "the core builds for a microcontroller (no_std, no allocator)"
 cargo build -p multiserve --target thumbv7m-none-eabi
 cargo build -p multiserve --target thumbv7m-none-eabi --no-default-features --features ipv4
+
+step "the boards build (release), with their sizes"
+bash firmware/build-all.sh
 
 step "tests"
 cargo test --workspace

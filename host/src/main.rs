@@ -1,6 +1,7 @@
 //! `multiserve`: the server on a Linux TAP device, the lecture's
 //! interactive client, and a load generator.
 
+mod bench;
 mod capture;
 mod client;
 mod serve;
@@ -33,6 +34,8 @@ enum Cmd {
     Serve(serve::Args),
     /// The lecture's interactive client: send lines, print the replies.
     Client(client::Args),
+    /// A load generator: request rate, latency, throughput, capacity.
+    Bench(bench::Args),
 }
 
 /// The service to run.
@@ -86,6 +89,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Serve(args) => serve::run(args),
         Cmd::Client(args) => client::run(args),
+        Cmd::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,

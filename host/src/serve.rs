@@ -17,11 +17,12 @@ use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, Ipv4Cidr, Ipv6Address, Ipv6Cidr};
 
-use multiserve::{Config, Framing, FullPolicy, Resources, Reverse, Server};
+use multiserve::{Config, EchoLimiter, Framing, FullPolicy, Resources, Reverse, Server};
 
 use crate::capture::Capture;
 use crate::service::HostService;
 use crate::tap::{self, Health, TapDevice};
+
 use crate::{parse_duration, FramingKind, ServiceKind, WhenFull};
 
 /// The compiled pool: the most clients `--clients` can ask for.
@@ -86,6 +87,9 @@ pub struct Args {
     /// Corrupt this percentage of frames, each way (fault injection).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     corrupt_chance: u8,
+    /// Answer at most this many pings (ICMP echo requests) per second.
+    #[arg(long, default_value_t = 100, value_name = "PER_SEC")]
+    ping_limit: u32,
     /// Print a line of counters every SECS seconds.
     #[arg(long, value_name = "SECS")]
     stats_every: Option<u64>,
@@ -148,6 +152,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
 
     let health = device.health();
     let fd = device.fd();
+    let device = EchoLimiter::new(device, args.ping_limit, args.ping_limit);
     let faults = args.drop_chance > 0 || args.corrupt_chance > 0;
     let capture = args.pcap.clone().map(Capture::create).transpose()?;
     // One loop, instantiated for the middleware asked for.

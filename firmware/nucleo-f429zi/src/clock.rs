@@ -1,0 +1,40 @@
+//! A 1 kHz millisecond clock from SysTick.
+//!
+//! SysTick counts the core clock (HCLK) down from `core_hz / 1000 - 1` and raises
+//! its exception once per millisecond; the handler counts milliseconds in a
+//! 64-bit counter (no wrap in practice). Each tick also ends a `wfi`, which
+//! is how the main loop notices its deadline.
+
+use core::cell::Cell;
+
+use cortex_m::interrupt::Mutex;
+use cortex_m::peripheral::syst::SystClkSource;
+use cortex_m::peripheral::SYST;
+use cortex_m_rt::exception;
+use smoltcp::time::Instant;
+
+static MILLIS: Mutex<Cell<u64>> = Mutex::new(Cell::new(0));
+
+/// Starts the millisecond tick. `core_hz` must be a multiple of 1000 and at
+/// most 16.7 GHz (SysTick's reload register has 24 bits).
+pub fn start(mut syst: SYST, core_hz: u32) {
+    syst.set_clock_source(SystClkSource::Core);
+    syst.set_reload(core_hz / 1000 - 1);
+    syst.clear_current();
+    syst.enable_interrupt();
+    syst.enable_counter();
+}
+
+/// Milliseconds since [`start`].
+pub fn now() -> Instant {
+    let ms = cortex_m::interrupt::free(|cs| MILLIS.borrow(cs).get());
+    Instant::from_millis(ms as i64)
+}
+
+#[exception]
+fn SysTick() {
+    cortex_m::interrupt::free(|cs| {
+        let ms = MILLIS.borrow(cs);
+        ms.set(ms.get() + 1);
+    });
+}

@@ -1,0 +1,452 @@
+//! multiserve's reverse server on ST's NUCLEO-F429ZI.
+//!
+//! * MCU: STM32F429ZI at 180 MHz from the 8 MHz clock the ST-LINK feeds to
+//!   the HSE input (bypass mode).
+//! * NIC: the on-chip Ethernet MAC with DMA (driven by `stm32-eth`), RMII to
+//!   the board's LAN8742A PHY at MDIO address 0 (PA1, PA2, PA7, PB13, PC1,
+//!   PC4, PC5, PG11, PG13). [`eth`] adapts stm32-eth's DMA rings to smoltcp.
+//! * Clock: SysTick at 1 kHz ([`clock`]).
+//! * Logging: `log` over RTT (`rtt-target`); `cargo run --release` flashes
+//!   the board with probe-rs and shows the log.
+//! * Panics print `panic: <location>: <message>` over RTT and halt the core
+//!   (interrupts off, endless loop), where a debugger can inspect it.
+//! * Address: DHCPv4; without a lease after [`DHCP_TIMEOUT`] the static
+//!   fallback 192.168.69.1/24. Once an address is configured, one line
+//!   `serving on IP:PORT` is logged.
+//! * Service: [`multiserve::Reverse`] on line framing, port 7000, a pool of
+//!   [`POOL`] clients plus the overflow socket that answers "busy".
+//!
+//! The main loop runs the core's poll step, then sleeps (`wfi`) until the
+//! returned deadline or the Ethernet interrupt. The PHY's interrupt pin is
+//! not wired to the MCU on this board (it supplies the RMII reference
+//! clock), so the link is checked every [`LINK_POLL`].
+#![no_std]
+#![no_main]
+#![deny(unsafe_code)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+mod clock;
+mod eth;
+
+use core::panic::PanicInfo;
+
+use cortex_m_rt::entry;
+use log::{error, info, warn, LevelFilter};
+use multiserve::{Config as ServerConfig, Framing, Resources, Reverse, Server};
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::socket::{dhcpv4, tcp};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address, Ipv4Cidr};
+use static_cell::ConstStaticCell;
+use stm32_eth::dma::{RxRingEntry, TxRingEntry};
+use stm32_eth::hal::gpio::{GpioExt, Speed as PinSpeed};
+use stm32_eth::hal::prelude::_fugit_RateExtU32;
+use stm32_eth::hal::rcc::RccExt;
+use stm32_eth::hal::signature::Uid;
+use stm32_eth::mac::phy::{PhySpeed, LAN8742A};
+use stm32_eth::mac::{Phy, Speed};
+use stm32_eth::stm32::{interrupt, Peripherals, RNG};
+use stm32_eth::{EthPins, PartsIn};
+
+use eth::Eth;
+
+/// The ST-LINK's 8 MHz clock on the HSE input.
+const HSE_MHZ: u32 = 8;
+const SYSCLK_MHZ: u32 = 180;
+/// The LAN8742A's MDIO address on the Nucleo-144 boards.
+const PHY_ADDRESS: u8 = 0;
+/// DMA descriptors (each with a 1.5 KiB buffer).
+const RX_ENTRIES: usize = 4;
+const TX_ENTRIES: usize = 4;
+/// How often to look at the PHY's link state.
+const LINK_POLL: Duration = Duration::from_millis(500);
+
+/// The service port.
+const PORT: u16 = 7000;
+/// Clients served at once; one more is told "busy".
+const POOL: usize = 8;
+/// Longest line the reverse service answers.
+const MAX_LINE: usize = 1024;
+/// Scratch buffers: a line and its `\r\n`.
+const SCRATCH: usize = MAX_LINE + 2;
+/// Per-client socket buffers; they must hold one line and its answer.
+const SOCKET_RX: usize = 2048;
+const SOCKET_TX: usize = 2048;
+/// The overflow socket only sends the one-line busy answer.
+const OVERFLOW_BUF: usize = 128;
+/// Socket set entries: the pool, the overflow socket, DHCP.
+const SOCKETS: usize = POOL + 2;
+
+/// How long to wait for a DHCP lease before using the static address.
+const DHCP_TIMEOUT: Duration = Duration::from_secs(4);
+const STATIC_ADDRESS: Ipv4Cidr = Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24);
+
+struct ClientBuffers {
+    rx: [u8; SOCKET_RX],
+    tx: [u8; SOCKET_TX],
+}
+
+/// All socket buffers and scratch space (all zeros: `.bss`).
+struct Buffers {
+    clients: [ClientBuffers; POOL],
+    overflow_rx: [u8; OVERFLOW_BUF],
+    overflow_tx: [u8; OVERFLOW_BUF],
+    input: [u8; SCRATCH],
+    output: [u8; SCRATCH],
+}
+
+static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers {
+    clients: [const {
+        ClientBuffers {
+            rx: [0; SOCKET_RX],
+            tx: [0; SOCKET_TX],
+        }
+    }; POOL],
+    overflow_rx: [0; OVERFLOW_BUF],
+    overflow_tx: [0; OVERFLOW_BUF],
+    input: [0; SCRATCH],
+    output: [0; SCRATCH],
+});
+
+static SOCKET_STORAGE: ConstStaticCell<[SocketStorage<'static>; SOCKETS]> =
+    ConstStaticCell::new([SocketStorage::EMPTY; SOCKETS]);
+
+/// The DMA rings live in SRAM1/2 (`.bss`), which the Ethernet DMA reaches.
+static RX_RING: ConstStaticCell<[RxRingEntry; RX_ENTRIES]> =
+    ConstStaticCell::new([const { RxRingEntry::new() }; RX_ENTRIES]);
+static TX_RING: ConstStaticCell<[TxRingEntry; TX_ENTRIES]> =
+    ConstStaticCell::new([const { TxRingEntry::new() }; TX_ENTRIES]);
+
+#[entry]
+fn main() -> ! {
+    rtt_target::rtt_init_log!(LevelFilter::Info);
+    let (Some(dp), Some(cp)) = (Peripherals::take(), cortex_m::Peripherals::take()) else {
+        halt("peripherals already taken")
+    };
+
+    // The RNG's clock is the PLL's 48 MHz output, which runs (at 45 MHz)
+    // whenever the PLL does; enable its bus clock while RCC is still ours.
+    dp.RCC.ahb2enr.modify(|_, w| w.rngen().set_bit());
+    let clocks = dp
+        .RCC
+        .constrain()
+        .cfgr
+        .use_hse(HSE_MHZ.MHz())
+        .bypass_hse_oscillator()
+        .sysclk(SYSCLK_MHZ.MHz())
+        .hclk(SYSCLK_MHZ.MHz())
+        .freeze();
+    clock::start(cp.SYST, clocks.hclk().raw());
+    info!("STM32F429ZI at {} MHz", clocks.hclk().raw() / 1_000_000);
+
+    let gpioa = dp.GPIOA.split();
+    let gpiob = dp.GPIOB.split();
+    let gpioc = dp.GPIOC.split();
+    let gpiog = dp.GPIOG.split();
+    let pins = EthPins {
+        ref_clk: gpioa.pa1,
+        crs: gpioa.pa7,
+        tx_en: gpiog.pg11,
+        tx_d0: gpiog.pg13,
+        tx_d1: gpiob.pb13,
+        rx_d0: gpioc.pc4,
+        rx_d1: gpioc.pc5,
+    };
+    let mut mdio = gpioa.pa2.into_alternate();
+    mdio.set_speed(PinSpeed::VeryHigh);
+    let mut mdc = gpioc.pc1.into_alternate();
+    mdc.set_speed(PinSpeed::VeryHigh);
+
+    let parts = PartsIn {
+        mac: dp.ETHERNET_MAC,
+        mmc: dp.ETHERNET_MMC,
+        dma: dp.ETHERNET_DMA,
+    };
+    let ethernet = match stm32_eth::new_with_mii(
+        parts,
+        &mut RX_RING.take()[..],
+        &mut TX_RING.take()[..],
+        clocks,
+        pins,
+        mdio,
+        mdc,
+    ) {
+        Ok(ethernet) => ethernet,
+        Err(_) => halt("Ethernet MAC: HCLK too slow"),
+    };
+    let (mac, dma) = ethernet.split();
+    let mut phy = LAN8742A::new(mac, PHY_ADDRESS);
+    phy.reset();
+    let start = clock::now();
+    while phy.is_resetting() {
+        if clock::now() - start > Duration::from_millis(500) {
+            warn!("PHY reset did not finish");
+            break;
+        }
+    }
+    phy.phy_init();
+    let mut device = Eth::new(dma, RX_ENTRIES);
+
+    let mac_address = board_mac_address();
+    let seed = hardware_seed(&dp.RNG).unwrap_or_else(|| {
+        warn!("RNG failed; TCP sequence numbers are seeded from the chip ID");
+        let m = mac_address.0;
+        u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0])
+    });
+    info!("MAC {}", mac_address);
+
+    let mut config = Config::new(mac_address.into());
+    config.random_seed = seed;
+    let mut iface = Interface::new(config, &mut device, clock::now());
+
+    let memory = BUFFERS.take();
+    let mut sockets = SocketSet::new(&mut SOCKET_STORAGE.take()[..]);
+    // DHCP first: the server wants its pool and overflow sockets last.
+    let mut dhcp = Some(sockets.add(dhcpv4::Socket::new()));
+
+    let service = Reverse::new(Framing::Line, MAX_LINE);
+    let resources = Resources {
+        pool: memory
+            .clients
+            .each_mut()
+            .map(|b| tcp::Socket::new(tcp_buffer(&mut b.rx), tcp_buffer(&mut b.tx))),
+        overflow: Some(tcp::Socket::new(
+            tcp_buffer(&mut memory.overflow_rx),
+            tcp_buffer(&mut memory.overflow_tx),
+        )),
+        input: &mut memory.input,
+        output: &mut memory.output,
+    };
+    let server_config = ServerConfig {
+        port: PORT,
+        ..ServerConfig::default()
+    };
+    let mut server: Server<'_, _, POOL> =
+        match Server::new(server_config, service, resources, &mut sockets) {
+            Ok(server) => server,
+            Err(e) => {
+                error!("server: {}", e);
+                halt("server setup failed")
+            }
+        };
+
+    let dhcp_deadline = clock::now() + DHCP_TIMEOUT;
+    let mut announced = false;
+    let mut link: Option<PhySpeed> = None;
+    let mut next_link_check = clock::now();
+    let mut eth_errors = (0, 0);
+    loop {
+        let now = clock::now();
+        let _ = eth::take_interrupt();
+
+        if now >= next_link_check {
+            next_link_check = now + LINK_POLL;
+            let speed = if phy.link_established() {
+                phy.link_speed()
+            } else {
+                None
+            };
+            if speed != link {
+                link = speed;
+                match speed {
+                    Some(speed) => {
+                        phy.get_miim().set_speed(mac_speed(speed));
+                        info!("link up, {:?}", speed);
+                    }
+                    None => warn!("link down"),
+                }
+            }
+        }
+
+        let mut delay = server.poll(now, &mut iface, &mut device, &mut sockets);
+        let stats = device.stats();
+        if (stats.rx_errors, stats.tx_errors) != eth_errors {
+            eth_errors = (stats.rx_errors, stats.tx_errors);
+            warn!("Ethernet: {:?}", stats);
+        }
+
+        if let Some(handle) = dhcp {
+            let configured = dhcp_step(&mut iface, &mut sockets, handle);
+            if configured {
+                announce(&iface, &mut announced);
+            } else if !announced && now >= dhcp_deadline {
+                // Stop asking: with a static address a late lease would only
+                // move the server under its clients' feet.
+                sockets.remove(handle);
+                dhcp = None;
+                warn!(
+                    "no DHCP lease after {}, using {}",
+                    DHCP_TIMEOUT, STATIC_ADDRESS
+                );
+                set_address(&mut iface, STATIC_ADDRESS, None);
+                announce(&iface, &mut announced);
+                delay = Some(Duration::ZERO);
+            } else if !announced {
+                delay = Some(delay.map_or(dhcp_deadline - now, |d| d.min(dhcp_deadline - now)));
+            }
+        }
+
+        let link_delay = next_link_check - now;
+        delay = Some(delay.map_or(link_delay, |d| d.min(link_delay)));
+        sleep(&mut device, now, delay);
+    }
+}
+
+#[interrupt]
+fn ETH() {
+    eth::on_interrupt();
+}
+
+fn mac_speed(speed: PhySpeed) -> Speed {
+    match speed {
+        PhySpeed::HalfDuplexBase10T => Speed::HalfDuplexBase10T,
+        PhySpeed::FullDuplexBase10T => Speed::FullDuplexBase10T,
+        PhySpeed::HalfDuplexBase100Tx => Speed::HalfDuplexBase100Tx,
+        PhySpeed::FullDuplexBase100Tx => Speed::FullDuplexBase100Tx,
+    }
+}
+
+/// 64 bits from the true random number generator, or `None` if it reports
+/// a seed or clock error. The HAL's RNG driver is not used: it insists on an
+/// exact 48 MHz PLL output, which rules out the 180 MHz system clock; the
+/// RNG itself only needs more than HCLK/16 (the PLL gives it 45 MHz).
+fn hardware_seed(rng: &RNG) -> Option<u64> {
+    rng.cr.modify(|_, w| w.rngen().set_bit());
+    let mut seed = 0u64;
+    for _ in 0..2 {
+        let mut ready = false;
+        for _ in 0..10_000 {
+            let sr = rng.sr.read();
+            if sr.seis().bit_is_set() || sr.ceis().bit_is_set() {
+                return None;
+            }
+            if sr.drdy().bit_is_set() {
+                ready = true;
+                break;
+            }
+        }
+        if !ready {
+            return None;
+        }
+        seed = seed << 32 | u64::from(rng.dr.read().bits());
+    }
+    rng.cr.modify(|_, w| w.rngen().clear_bit());
+    Some(seed)
+}
+
+/// A locally administered MAC address derived from the chip's unique ID,
+/// so that every board has its own.
+fn board_mac_address() -> EthernetAddress {
+    let uid = Uid::get();
+    let mut hash: u32 = 0x811c_9dc5; // FNV-1a
+    let bytes = uid
+        .lot_num()
+        .bytes()
+        .chain(uid.x().to_le_bytes())
+        .chain(uid.y().to_le_bytes())
+        .chain([uid.waf_num()]);
+    for byte in bytes {
+        hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
+    }
+    let h = hash.to_le_bytes();
+    EthernetAddress([0x02, 0x00, h[0], h[1], h[2], h[3]])
+}
+
+fn tcp_buffer(buf: &mut [u8]) -> tcp::SocketBuffer<'_> {
+    tcp::SocketBuffer::new(buf)
+}
+
+/// Applies DHCP events; returns true when a new lease was configured.
+fn dhcp_step(iface: &mut Interface, sockets: &mut SocketSet<'_>, handle: SocketHandle) -> bool {
+    match sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
+        Some(dhcpv4::Event::Configured(lease)) => {
+            info!("DHCP lease {}", lease.address);
+            set_address(iface, lease.address, lease.router);
+            true
+        }
+        // The socket also reports this once at start, with no lease held.
+        Some(dhcpv4::Event::Deconfigured) if iface.ipv4_addr().is_none() => false,
+        Some(dhcpv4::Event::Deconfigured) => {
+            warn!("DHCP lease lost");
+            iface.update_ip_addrs(|addrs| addrs.clear());
+            iface.routes_mut().remove_default_ipv4_route();
+            false
+        }
+        None => false,
+    }
+}
+
+fn set_address(iface: &mut Interface, cidr: Ipv4Cidr, gateway: Option<Ipv4Address>) {
+    iface.update_ip_addrs(|addrs| {
+        addrs.clear();
+        // Cannot fail: the list was just emptied and holds at least one.
+        let _ = addrs.push(IpCidr::Ipv4(cidr));
+    });
+    match gateway {
+        Some(gateway) => {
+            // Fails only for an address that is not unicast; then no route.
+            if iface.routes_mut().add_default_ipv4_route(gateway).is_err() {
+                warn!("unusable gateway {}", gateway);
+            }
+        }
+        None => {
+            iface.routes_mut().remove_default_ipv4_route();
+        }
+    }
+}
+
+/// Logs the one `serving on IP:PORT` line, the first time an address is up.
+fn announce(iface: &Interface, announced: &mut bool) {
+    if *announced {
+        if let Some(address) = iface.ipv4_addr() {
+            info!("address now {}", address);
+        }
+        return;
+    }
+    if let Some(address) = iface.ipv4_addr() {
+        info!("serving on {}:{}", address, PORT);
+        *announced = true;
+    }
+}
+
+/// Sleeps until `now + delay`, an Ethernet interrupt, or a frame waiting in
+/// the RX ring; `delay == None` waits for the interrupt alone. Checks and
+/// `wfi` run with interrupts masked, so an interrupt arriving in between
+/// ends the `wfi` instead of being missed.
+fn sleep(device: &mut Eth<'_, '_>, now: Instant, delay: Option<Duration>) {
+    let deadline = delay.map(|d| now + d);
+    loop {
+        let wake = cortex_m::interrupt::free(|_| {
+            let due = deadline.is_some_and(|at| clock::now() >= at);
+            if due || eth::interrupt_pending() || device.rx_pending() {
+                return true;
+            }
+            cortex_m::asm::wfi();
+            false
+        });
+        if wake {
+            return;
+        }
+    }
+}
+
+/// Stops for good after a fatal setup error.
+fn halt(why: &str) -> ! {
+    error!("halted: {}", why);
+    cortex_m::interrupt::disable();
+    loop {
+        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[panic_handler]
+fn panic(info: &PanicInfo) -> ! {
+    cortex_m::interrupt::disable();
+    match info.location() {
+        Some(location) => rtt_target::rprintln!("panic: {}: {}", location, info.message()),
+        None => rtt_target::rprintln!("panic: {}", info.message()),
+    }
+    loop {
+        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+    }
+}

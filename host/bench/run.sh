@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# The benchmark report: multiserve on a TAP against the lecture's select()
+# server on loopback, measured by the same `multiserve bench` runs, plus the
+# emulated board and the footprint. Writes BENCHMARKS.md at the top of the
+# repository. Run as root (it makes a private network namespace and a TAP):
+#
+#   host/bench/run.sh [REPEATS] [SECONDS]
+#
+# REPEATS (default 3) runs of each cell, SECONDS (default 5) each; the table
+# gives the median with the min–max. Everything it starts it stops by PID;
+# the namespace and its TAP vanish with it.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+repeats=${1:-3}
+seconds=${2:-5}
+
+if [ "${MULTISERVE_BENCH_NETNS:-}" != 1 ]; then
+    [ "$(id -u)" = 0 ] || { echo "run as root: it makes a network namespace and a TAP" >&2; exit 1; }
+    cd "$repo"
+    echo "== building release binaries and firmware" >&2
+    cargo build --release -q -p multiserve-host
+    if ! command -v qemu-system-arm >/dev/null; then
+        apt-get update -qq && apt-get install -y -qq qemu-system-arm >/dev/null
+    fi
+    FIRMWARE_SKIP_LINT=1 bash firmware/build-all.sh > target/bench-firmware-sizes.txt
+    exec env MULTISERVE_BENCH_NETNS=1 unshare -n "$0" "$@"
+fi
+
+# From here on: inside a private network namespace.
+cd "$repo"
+bin=$repo/target/release/multiserve
+out=$repo/target/bench
+mkdir -p "$out"
+rm -f "$out"/*.json
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+ip link set lo up
+# Short-lived client connections leave ports in TIME-WAIT: widen the range.
+sysctl -qw net.ipv4.ip_local_port_range="1024 65000"
+
+"$bin" serve --clients 64 -q > "$out/server.log" 2>&1 &
+server=$!; pids+=("$server")
+python3 "$repo/host/bench/lecture_server.py" --lines 127.0.0.1 7001 > "$out/baseline.log" 2>&1 &
+baseline=$!; pids+=("$baseline")
+for _ in $(seq 100); do grep -q '^serving' "$out/server.log" && grep -q '^lecture' "$out/baseline.log" && break; sleep 0.1; done
+grep -q '^serving' "$out/server.log" || { cat "$out/server.log"; exit 1; }
+
+run_cell() { # name target args...
+    local name=$1 target=$2; shift 2
+    for r in $(seq "$repeats"); do
+        "$bin" bench "$target" --json --label "$name" "$@" >> "$out/cells.json" || echo "{\"label\":\"$name\",\"failed\":true}" >> "$out/cells.json"
+    done
+}
+
+echo "== idle: 64 connected clients, no traffic" >&2
+python3 - "$server" > "$out/idle.json" <<'PY'
+import socket, sys, time, json
+pid = int(sys.argv[1])
+socks = [socket.create_connection(("192.168.69.1", 7000)) for _ in range(64)]
+for s in socks:
+    s.sendall(b"idle\n"); assert s.recv(16) == b"eldi\n"
+def ticks():
+    f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return int(f[11]) + int(f[12])
+time.sleep(0.5); a = ticks(); time.sleep(5); b = ticks()
+hz = 100
+print(json.dumps({"idle_cpu_percent": (b - a) / hz / 5 * 100}))
+for s in socks: s.close()
+PY
+
+for t in "multiserve 192.168.69.1:7000" "baseline 127.0.0.1:7001"; do
+    set -- $t
+    who=$1 addr=$2
+    echo "== $who" >&2
+    for c in 1 16 64; do run_cell "$who rr c$c" "$addr" --mode rr -c "$c" -s 64 -d "${seconds}s"; done
+    for c in 1 16; do run_cell "$who bulk c$c" "$addr" --mode bulk -c "$c" -s 1024 -d "${seconds}s"; done
+    run_cell "$who connect c1" "$addr" --mode connect -c 1 -d "${seconds}s"
+done
+grep VmHWM "/proc/$server/status" | awk '{print "{\"server_peak_rss_kib\":" $2 "}"}' > "$out/rss.json"
+echo "== maxconn" >&2
+"$bin" bench 192.168.69.1:7000 --mode maxconn --max-connections 2000 --json --label "multiserve maxconn" >> "$out/cells.json" || true
+"$bin" bench 127.0.0.1:7001 --mode maxconn --max-connections 2000 --timeout 2s --json --label "baseline maxconn" >> "$out/cells.json" || true
+if kill -0 "$baseline" 2>/dev/null; then echo '{"baseline_alive_after_maxconn":true}' > "$out/baseline-alive.json"; else echo '{"baseline_alive_after_maxconn":false}' > "$out/baseline-alive.json"; fi
+tail -3 "$out/baseline.log" | tr '\n' ' ' | python3 -c 'import json,sys; print(json.dumps({"baseline_last_words": sys.stdin.read().strip()}))' >> "$out/baseline-alive.json"
+
+echo "== emulated board (QEMU mps2-an385, user network)" >&2
+port=17000
+"$repo/firmware/mps2-an385/run-qemu.sh" "$port" > "$out/qemu.log" 2>&1 &
+qemu=$!; pids+=("$qemu")
+for _ in $(seq 300); do grep -q 'serving on' "$out/qemu.log" && break; sleep 0.1; done
+if grep -q 'serving on' "$out/qemu.log"; then
+    for c in 1 8; do run_cell "board rr c$c" "127.0.0.1:$port" --mode rr -c "$c" -s 64 -d "${seconds}s"; done
+    run_cell "board bulk c1" "127.0.0.1:$port" --mode bulk -c 1 -s 1024 -d "${seconds}s"
+else
+    echo "the board did not start; see $out/qemu.log" >&2
+fi
+
+python3 "$repo/host/bench/report.py" "$out" "$repo/target/bench-firmware-sizes.txt" "$repeats" "$seconds" > "$repo/BENCHMARKS.md"
+cat "$repo/BENCHMARKS.md"

@@ -1,0 +1,244 @@
+//! The emulated board, tested for real: the AN385 firmware booted in
+//! `qemu-system-arm`, reached through QEMU's user network from kernel TCP
+//! clients, running the same conformance suite as the TAP tests.
+//!
+//! QEMU's user network accepts a TCP connect before the guest has even
+//! started, so a successful connect proves nothing: the test waits for the
+//! firmware's own `serving on` log line first.
+//!
+//! Needs `qemu-system-arm` and the `thumbv7m-none-eabi` target; without
+//! them the test says so loudly on stderr and passes, unless
+//! `MULTISERVE_REQUIRE_ALL=1` makes that a failure.
+
+#[path = "../conformance/mod.rs"]
+mod conformance;
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket};
+
+use conformance::{Counters, Target};
+
+/// The board's pool (`firmware/mps2-an385`).
+const CLIENTS: usize = 8;
+/// The idle timeout the test image is built with. Not shorter: QEMU's
+/// port forward listens with a backlog of 1, so when several clients
+/// connect at once the kernel drops some SYNs and their connects take a
+/// retransmission (1 s, then 2 s more) to get through, while the clients
+/// that got in first sit idle waiting for the others.
+const IDLE: Duration = Duration::from_secs(10);
+
+fn board_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/mps2-an385")
+}
+
+/// Skip loudly, or fail where skips are forbidden.
+fn skip(why: &str) {
+    if std::env::var("MULTISERVE_REQUIRE_ALL").is_ok_and(|v| v == "1") {
+        panic!("qemu: {why}, and MULTISERVE_REQUIRE_ALL=1 forbids skipping");
+    }
+    let message = format!("\n*** SKIPPED qemu: {why} ***\n");
+    let _ = io::stderr().write_all(message.as_bytes());
+}
+
+/// Build the test image: the board's release build with a short idle
+/// timeout, in a target folder of its own (the normal image keeps 300 s).
+fn build_image() -> Result<PathBuf, String> {
+    let dir = board_dir();
+    let target_dir = dir.join("target/idle-test");
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "--locked"])
+        .current_dir(&dir)
+        .env("CARGO_TARGET_DIR", &target_dir)
+        .env("MULTISERVE_IDLE_TIMEOUT_SECS", IDLE.as_secs().to_string())
+        // The outer `cargo test` sets these for the host; not for the board.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("building the board image failed ({status})"));
+    }
+    Ok(target_dir.join("thumbv7m-none-eabi/release/multiserve-mps2-an385"))
+}
+
+/// QEMU running the board, stopped by PID when dropped.
+struct Board {
+    qemu: Child,
+    addr: SocketAddr,
+    log: std::sync::Mutex<mpsc::Receiver<String>>,
+}
+
+impl Board {
+    fn boot(image: &Path) -> Board {
+        // A free port on loopback for QEMU to forward.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut qemu = Command::new(board_dir().join("run-qemu.sh"))
+            .arg(port.to_string())
+            .arg(image)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start QEMU");
+        let (tx, log) = mpsc::channel();
+        let stdout = qemu.stdout.take().expect("QEMU's stdout");
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let board = Board {
+            qemu,
+            addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            log: std::sync::Mutex::new(log),
+        };
+        board.wait_for("serving on ", Duration::from_secs(60));
+        board
+    }
+
+    fn wait_for(&self, needle: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        let mut seen = Vec::new();
+        let log = self.log.lock().expect("log lock");
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match log.recv_timeout(left) {
+                Ok(line) => {
+                    if line.contains(needle) {
+                        return;
+                    }
+                    seen.push(line);
+                }
+                Err(_) => break,
+            }
+        }
+        panic!(
+            "the board never logged {needle:?} within {within:?}; it logged:\n{}",
+            seen.join("\n")
+        );
+    }
+}
+
+impl Drop for Board {
+    fn drop(&mut self) {
+        let _ = self.qemu.kill();
+        let _ = self.qemu.wait();
+    }
+}
+
+impl Target for Board {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn connect_to(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+    }
+
+    fn raw_socket(&self, _: Domain, _: Protocol) -> io::Result<Socket> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "QEMU's user network does not deliver inbound ICMP",
+        ))
+    }
+
+    fn counters(&self) -> Option<Counters> {
+        None
+    }
+
+    fn reports_counters(&self) -> bool {
+        false
+    }
+}
+
+/// A 10 MB exchange of lines, every answer byte checked.
+fn bulk_exchange_is_exact(t: &dyn Target, total: usize) {
+    let mut request = Vec::with_capacity(total + 1024);
+    let mut answer = Vec::with_capacity(total + 1024);
+    let mut i = 0u64;
+    while request.len() < total {
+        let line = format!("{i:09} {}\n", "bulk line of the board test ".repeat(30));
+        request.extend_from_slice(line.as_bytes());
+        answer.extend_from_slice(&conformance::reversed_line(line.as_bytes()));
+        i += 1;
+    }
+    let mut stream = conformance::client(t);
+    let mut writer = stream.try_clone().expect("clone");
+    let sender = thread::spawn(move || writer.write_all(&request));
+    let mut got = vec![0u8; answer.len()];
+    let mut filled = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while filled < got.len() {
+        assert!(Instant::now() < deadline, "bulk stalled at {filled} bytes");
+        match stream.read(&mut got[filled..]) {
+            Ok(0) => panic!("EOF after {filled} of {} bytes", got.len()),
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => panic!("read after {filled} bytes: {e}"),
+        }
+    }
+    sender.join().expect("writer").expect("all sent");
+    let first_difference = got.iter().zip(&answer).position(|(a, b)| a != b);
+    assert_eq!(first_difference, None, "answers differ");
+}
+
+#[test]
+fn conformance_suite_on_the_emulated_board() {
+    if Command::new("qemu-system-arm")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return skip("qemu-system-arm is not installed (apt-get install qemu-system-arm)");
+    }
+    let image = match build_image() {
+        Ok(image) => image,
+        Err(e) => return skip(&e),
+    };
+    let board = Board::boot(&image);
+    let t: &dyn Target = &board;
+    // Each step starts once the slots the previous step's clients left are
+    // free again. QEMU's user network is a BSD TCP stack that delays ACKs
+    // (up to 200 ms, its fast timer), so the last ACK of a close reaches
+    // the board that much later; until then a new client may find every
+    // slot still closing.
+    let step = |name: &str| {
+        thread::sleep(Duration::from_millis(600));
+        eprintln!("qemu: {name}");
+    };
+
+    step("reverse, UTF-8, CRLF, pipelined, split lines");
+    conformance::reverses_a_line(t);
+    conformance::reverses_utf8_by_character(t);
+    conformance::keeps_crlf(t);
+    conformance::answers_pipelined_lines_in_order(t);
+    conformance::answers_a_line_split_over_many_writes(t);
+    step("8 clients at once");
+    conformance::serves_clients_at_once(t, CLIENTS);
+    step("the 9th client is told busy");
+    conformance::full_server_answers_busy(t, CLIENTS);
+    step("overlong line");
+    conformance::rejects_an_overlong_line_and_goes_on(t, 1024);
+    step("a client that does not read stalls no one");
+    conformance::stalled_reader_does_not_block_others(t, 8 << 20, 20);
+    step("reset, half-close, idle timeout free the slot");
+    conformance::reset_frees_the_slot(t);
+    conformance::half_close_gets_answers_then_eof(t);
+    conformance::idle_client_is_closed(t, IDLE);
+    step("500 connect/request/close cycles");
+    conformance::short_connections_are_all_served(t, 500, 2);
+    conformance::all_slots_are_free(t, CLIENTS);
+    step("10 MB bulk exchange");
+    bulk_exchange_is_exact(t, 10 * 1000 * 1000);
+}

@@ -1,0 +1,60 @@
+//! Many clients, a full pool, a client that does not read, many short
+//! connections.
+
+use crate::conformance;
+use crate::serve;
+
+#[test]
+fn serves_64_clients_at_once() {
+    let Some(server) = serve("pool::serves_64_clients_at_once", &["--clients", "64"]) else {
+        return;
+    };
+    conformance::serves_clients_at_once(&server, 64);
+}
+
+#[test]
+fn full_server_answers_busy() {
+    let Some(server) = serve("pool::full_server_answers_busy", &["--clients", "4"]) else {
+        return;
+    };
+    conformance::full_server_answers_busy(&server, 4);
+}
+
+#[test]
+fn full_server_refuses_with_reset_policy() {
+    let Some(server) = serve(
+        "pool::full_server_refuses_with_reset_policy",
+        &["--clients", "4", "--when-full", "reset"],
+    ) else {
+        return;
+    };
+    conformance::full_server_refuses(&server, 4);
+}
+
+#[test]
+fn stalled_reader_does_not_block_others() {
+    let Some(server) = serve("pool::stalled_reader_does_not_block_others", &[]) else {
+        return;
+    };
+    conformance::stalled_reader_does_not_block_others(&server, 4 << 20, 100);
+}
+
+#[test]
+fn every_slot_comes_back_after_2000_connections() {
+    let Some(server) = serve(
+        "pool::every_slot_comes_back_after_2000_connections",
+        &["--clients", "8", "--stats-every", "1"],
+    ) else {
+        return;
+    };
+    conformance::short_connections_are_all_served(&server, 2000, 4);
+    let counters = conformance::wait_counters(
+        &server,
+        "all 2000 connections over",
+        std::time::Duration::from_secs(5),
+        |c| c.accepted >= 2000 && c.active == 0,
+    )
+    .expect("the host program reports counters");
+    assert_eq!(counters.busy, 0, "no client was told busy: {counters:?}");
+    conformance::all_slots_are_free(&server, 8);
+}
