@@ -27,7 +27,7 @@
 
 use core::fmt;
 
-use smoltcp::iface::{Interface, SocketHandle, SocketSet};
+use smoltcp::iface::{Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
@@ -279,9 +279,15 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         device: &mut D,
         sockets: &mut SocketSet<'a>,
     ) -> Option<Duration> {
-        iface.poll(now, device, sockets);
+        // Ingress, then the pool walk, then egress: a slot that a duplicate
+        // SYN reached is re-armed by `serve` before it can send a SYN-ACK.
+        iface.poll_maintenance(now);
+        while !matches!(
+            iface.poll_ingress_single(now, device, sockets),
+            PollIngressSingleResult::None
+        ) {}
         let deadline = self.serve(now, sockets);
-        iface.poll_egress(now, device, sockets);
+        while !matches!(iface.poll_egress(now, device, sockets), PollResult::None) {}
         let own = deadline.map(|at| if at > now { at - now } else { Duration::ZERO });
         match (iface.poll_delay(now, sockets), own) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -304,43 +310,59 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
             shutting_down: self.shutting_down,
         };
         let mut next = None;
-        let mut accepted = false;
         for slot in self.slots.iter_mut() {
-            let was_serving = matches!(slot.phase, Phase::Serving { .. });
             let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
             next = earliest(next, slot.step(socket, &mut cx));
-            accepted |= !was_serving && matches!(slot.phase, Phase::Serving { .. });
         }
         if let Some(overflow) = self.overflow.as_mut() {
             let socket = sockets.get_mut::<tcp::Socket>(overflow.handle);
             next = earliest(next, overflow.step(socket, &mut cx));
         }
-        if accepted {
-            self.drop_duplicate_handshakes(sockets);
-        }
+        self.drop_duplicate_handshakes(sockets);
         next
     }
 
     /// A client whose SYN-ACK was lost retransmits its SYN; if that SYN
-    /// reaches another listening slot, two slots hold one connection and
-    /// the second would wait in SYN-RECEIVED until its handshake timeout.
-    /// Once the first is serving, drop the second at once, silently.
+    /// reaches another listening slot (one freed since the first SYN, and
+    /// before it in the socket set), two slots hold one connection. The
+    /// client's ACK then goes to the first of them in the set, whichever
+    /// SYN-ACK it answers, and the wrong one answers it with a reset. So the
+    /// newer handshake is dropped at once, silently, before it sends its
+    /// SYN-ACK ([`Server::poll`] walks the pool between ingress and egress):
+    /// the client only ever sees one server sequence number. A handshake is
+    /// newer than one that started earlier (or at the same time in an
+    /// earlier slot) and than a connection already serving that client.
     fn drop_duplicate_handshakes(&mut self, sockets: &mut SocketSet<'a>) {
         for i in 0..self.slots.len() {
             let Some(slot) = self.slots.get(i) else { break };
-            if !matches!(slot.phase, Phase::Handshake { .. } | Phase::Listening) {
+            let Phase::Handshake { since } = slot.phase else {
                 continue;
-            }
+            };
             let socket = sockets.get::<tcp::Socket>(slot.handle);
             if socket.state() != State::SynReceived {
                 continue;
             }
-            let remote = socket.remote_endpoint();
-            let duplicate = self.slots.iter().any(|other| {
-                matches!(other.phase, Phase::Serving { remote: r, .. } if Some(r) == remote)
-            });
+            let Some(remote) = socket.remote_endpoint() else {
+                continue;
+            };
+            let duplicate = self
+                .slots
+                .iter()
+                .enumerate()
+                .any(|(j, other)| match other.phase {
+                    Phase::Serving { remote: r, .. } => r == remote,
+                    Phase::Handshake { since: s } if (s, j) < (since, i) => {
+                        let other = sockets.get::<tcp::Socket>(other.handle);
+                        other.state() == State::SynReceived
+                            && other.remote_endpoint() == Some(remote)
+                    }
+                    _ => false,
+                });
             if let (true, Some(slot)) = (duplicate, self.slots.get_mut(i)) {
-                log::debug!("slot {}: duplicate SYN from a served client, dropped", i);
+                log::debug!(
+                    "slot {}: duplicate SYN from a client already in a slot, dropped",
+                    i
+                );
                 self.stats.half_open_dropped = self.stats.half_open_dropped.saturating_add(1);
                 slot.arm(
                     sockets.get_mut::<tcp::Socket>(slot.handle),

@@ -7,5 +7,11 @@ mod wire;
 
 mod exchange;
 mod faults;
+mod garbage;
+mod handshake;
+mod hostile;
 mod lifecycle;
+mod matrix;
+mod overload;
 mod pool;
+mod soak;

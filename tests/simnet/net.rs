@@ -76,7 +76,7 @@ pub struct Net<S: Service, const N: usize> {
     pub server_host: Host,
     pub client_host: Host,
     pub setup: Setup,
-    in_flight: InFlight,
+    pub in_flight: InFlight,
     next_port: u16,
 }
 
@@ -162,6 +162,8 @@ impl<S: Service, const N: usize> Net<S, N> {
                     assert!(spins < 1_000_000, "a poll delay of zero never ends");
                     continue;
                 }
+                // Nothing scheduled and the time is up (a zero-length run).
+                None if self.now >= end => return done(self),
                 None => end,
             };
             spins = 0;
@@ -265,6 +267,35 @@ impl<S: Service, const N: usize> Net<S, N> {
             .iter()
             .take(self.server.clients())
             .all(|s| *s == State::Listen)
+    }
+}
+
+/// A tiny seeded random number generator (xorshift64*), so that every run
+/// of a randomized test is reproducible from its seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A number in `0..n` (`n` > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// True with `pct` percent chance.
+    pub fn chance(&mut self, pct: u64) -> bool {
+        self.below(100) < pct
     }
 }
 
