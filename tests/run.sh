@@ -49,5 +49,9 @@ cargo build -p multiserve --target thumbv7m-none-eabi --no-default-features --fe
 step "the boards build (release), with their sizes"
 bash firmware/build-all.sh
 
+fuzz_seconds=${MULTISERVE_FUZZ_SECONDS:-30}
+step "fuzzing, $fuzz_seconds s per target (longer: bash tests/fuzz/run.sh SECONDS)"
+bash tests/fuzz/run.sh "$fuzz_seconds"
+
 step "tests"
 cargo test --workspace
