@@ -13,12 +13,12 @@
 //! the classic loop walks the ready list that `select()` returned.
 //!
 //! ```text
-//!            ┌──────────────── Server::poll(now) ───────────────┐
-//!  frames →  │ Interface::poll  →  walk pool slots 0..N  → egress │ → frames
-//!            │                     │ re-arm free sockets (LISTEN) │
-//!            │                     │ read → Service → write       │
-//!            │                     │ close finished / idle        │
-//!            └──────────── returns how long the caller may sleep ─┘
+//!            ┌──────────────── Server::poll(now) ────────────────┐
+//!  frames →  │ receive every frame → walk slots 0..N → send       │ → frames
+//!            │                       · re-arm free sockets        │
+//!            │                       · read → Service → write     │
+//!            │                       · close finished and idle    │
+//!            └──────── returns how long the caller may sleep ─────┘
 //! ```
 //!
 //! The layers, one module each:

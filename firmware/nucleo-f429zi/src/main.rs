@@ -8,8 +8,9 @@
 //! * Clock: SysTick at 1 kHz ([`clock`]).
 //! * Logging: `log` over RTT (`rtt-target`); `cargo run --release` flashes
 //!   the board with probe-rs and shows the log.
-//! * Panics print `panic: <location>: <message>` over RTT and halt the core
-//!   (interrupts off, endless loop), where a debugger can inspect it.
+//! * Panics print `panic: <location>: <message>` over RTT, wait about 100 ms
+//!   for the probe to read it, and reset the board: an unattended server
+//!   comes back by itself.
 //! * Address: DHCPv4; without a lease after [`DHCP_TIMEOUT`] the static
 //!   fallback 192.168.69.1/24. Once an address is configured, one line
 //!   `serving on IP:PORT` is logged.
@@ -434,9 +435,10 @@ fn sleep(device: &mut Eth<'_, '_>, now: Instant, delay: Option<Duration>) {
 fn halt(why: &str) -> ! {
     error!("halted: {}", why);
     cortex_m::interrupt::disable();
-    loop {
-        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
-    }
+    // Give the debug probe a moment to read the message out of the RTT
+    // buffer, then reset: an unattended server comes back on its own.
+    cortex_m::asm::delay(180_000_000 / 10);
+    cortex_m::peripheral::SCB::sys_reset()
 }
 
 #[panic_handler]
@@ -446,7 +448,8 @@ fn panic(info: &PanicInfo) -> ! {
         Some(location) => rtt_target::rprintln!("panic: {}: {}", location, info.message()),
         None => rtt_target::rprintln!("panic: {}", info.message()),
     }
-    loop {
-        core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
-    }
+    // Give the debug probe a moment to read the message out of the RTT
+    // buffer, then reset: an unattended server comes back on its own.
+    cortex_m::asm::delay(180_000_000 / 10);
+    cortex_m::peripheral::SCB::sys_reset()
 }
