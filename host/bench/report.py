@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turn the JSON lines of host/bench/run.sh into BENCHMARKS.md (stdout).
 
-    report.py OUT_DIR FIRMWARE_SIZES REPEATS SECONDS
+    report.py OUT_DIR FIRMWARE_SIZES REPEATS SECONDS [CORE_RESULTS]
 """
 import json
 import os
@@ -13,6 +13,7 @@ from collections import defaultdict
 from datetime import date
 
 out, sizes_path, repeats, seconds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+core_path = sys.argv[5] if len(sys.argv) > 5 else None
 
 
 def load(name):
@@ -167,3 +168,11 @@ if sizes:
     print("\nRAM per additional client on the boards: the socket's receive and transmit buffers "
           "(2 KiB each on both boards) plus smoltcp's socket-set entry and the server's slot "
           "(see the README's footprint table).")
+if core_path and os.path.exists(core_path):
+    print("\n## The core alone\n")
+    print("`host/bench/core.sh 20000`: round trips of 64-byte lines over the simulated wire (two smoltcp")
+    print("interfaces in memory, no TAP, no kernel). Instructions are counted by callgrind and cover the")
+    print("whole round trip, client stack included; they do not depend on the machine's load.\n")
+    print("```text")
+    print(open(core_path).read().strip())
+    print("```")

@@ -23,6 +23,9 @@ if [ "${MULTISERVE_BENCH_NETNS:-}" != 1 ]; then
         apt-get update -qq && apt-get install -y -qq qemu-system-arm >/dev/null
     fi
     FIRMWARE_SKIP_LINT=1 bash firmware/build-all.sh > target/bench-firmware-sizes.txt
+    echo "== the core alone, over the simulated wire" >&2
+    command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
+    bash host/bench/core.sh 20000 > target/bench-core.txt
     exec env MULTISERVE_BENCH_NETNS=1 unshare -n "$0" "$@"
 fi
 
@@ -102,5 +105,5 @@ else
     echo "the board did not start; see $out/qemu.log" >&2
 fi
 
-python3 "$repo/host/bench/report.py" "$out" "$repo/target/bench-firmware-sizes.txt" "$repeats" "$seconds" > "$repo/BENCHMARKS.md"
+python3 "$repo/host/bench/report.py" "$out" "$repo/target/bench-firmware-sizes.txt" "$repeats" "$seconds" "$repo/target/bench-core.txt" > "$repo/BENCHMARKS.md"
 cat "$repo/BENCHMARKS.md"

@@ -5,6 +5,7 @@
 mod net;
 mod wire;
 
+mod bench;
 mod exchange;
 mod faults;
 mod garbage;
