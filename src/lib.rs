@@ -32,6 +32,8 @@
 //! - [`echo`]: the RFC 862 echo service.
 //! - [`config`]: run-time settings; [`stats`]: counters.
 //! - [`echo_limit`]: a device wrapper that bounds how fast ping is answered.
+//! - `addressing` (feature `dhcpv4`): DHCPv4 with a static fallback, for
+//!   boards.
 //!
 //! ## Guarantees
 //!
@@ -54,6 +56,8 @@
     clippy::indexing_slicing
 )]
 
+#[cfg(feature = "dhcpv4")]
+pub mod addressing;
 pub mod config;
 pub mod connection;
 pub mod echo;

@@ -40,7 +40,7 @@ step "format"
 cargo fmt --all -- --check
 
 step "lints"
-cargo clippy --workspace --all-targets -- -D warnings
+cargo clippy --workspace --all-targets --all-features -- -D warnings
 
 step "the core builds for a microcontroller (no_std, no allocator)"
 cargo build -p multiserve --target thumbv7m-none-eabi
@@ -54,4 +54,4 @@ step "fuzzing, $fuzz_seconds s per target (longer: bash tests/fuzz/run.sh SECOND
 bash tests/fuzz/run.sh "$fuzz_seconds"
 
 step "tests"
-cargo test --workspace
+cargo test --workspace --all-features

@@ -5,6 +5,8 @@
 mod net;
 mod wire;
 
+#[cfg(feature = "dhcpv4")]
+mod addressing;
 mod bench;
 mod exchange;
 mod faults;

@@ -30,11 +30,12 @@ mod logger;
 
 use cortex_m_rt::entry;
 use log::{error, info, warn, LevelFilter};
+use multiserve::addressing::{Addressing, Change};
 use multiserve::{Config as ServerConfig, Framing, Resources, Reverse, Server};
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
-use smoltcp::socket::{dhcpv4, tcp};
+use smoltcp::iface::{Config, Interface, SocketSet, SocketStorage};
+use smoltcp::socket::tcp;
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{EthernetAddress, IpCidr, Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
 use static_cell::ConstStaticCell;
 
 use lan9118::Lan9118;
@@ -126,7 +127,13 @@ fn main() -> ! {
     let memory = BUFFERS.take();
     let mut sockets = SocketSet::new(&mut SOCKET_STORAGE.take()[..]);
     // DHCP first: the server wants its pool and overflow sockets last.
-    let mut dhcp = Some(sockets.add(dhcpv4::Socket::new()));
+    let mut addressing = Addressing::new(
+        &mut sockets,
+        clock::now(),
+        DHCP_TIMEOUT,
+        STATIC_ADDRESS,
+        Some(STATIC_GATEWAY),
+    );
 
     let service = Reverse::new(Framing::Line, MAX_LINE);
     let resources = Resources {
@@ -155,7 +162,6 @@ fn main() -> ! {
             }
         };
 
-    let dhcp_deadline = clock::now() + DHCP_TIMEOUT;
     let mut announced = false;
     let mut nic_errors = (0, 0);
     loop {
@@ -178,26 +184,15 @@ fn main() -> ! {
             warn!("LAN9118: {:?}", stats);
         }
 
-        if let Some(handle) = dhcp {
-            let configured = dhcp_step(&mut iface, &mut sockets, handle);
-            if configured {
-                announce(&iface, &mut announced);
-            } else if !announced && now >= dhcp_deadline {
-                // Stop asking: with a static address a late lease would only
-                // move the server under its clients' feet.
-                sockets.remove(handle);
-                dhcp = None;
-                warn!(
-                    "no DHCP lease after {}, using {}",
-                    DHCP_TIMEOUT, STATIC_ADDRESS
-                );
-                set_address(&mut iface, STATIC_ADDRESS, Some(STATIC_GATEWAY));
-                announce(&iface, &mut announced);
-                // The address changed what the stack may send: poll again.
-                delay = Some(Duration::ZERO);
-            } else if !announced {
-                delay = Some(delay.map_or(dhcp_deadline - now, |d| d.min(dhcp_deadline - now)));
-            }
+        let (change, wake) = addressing.poll(now, &mut iface, &mut sockets);
+        if let Change::Leased(address) | Change::Fallback(address) = change {
+            announce(address, &mut announced);
+            // The address changed what the stack may send: poll again.
+            delay = Some(Duration::ZERO);
+        }
+        if let Some(at) = wake {
+            let until = if at > now { at - now } else { Duration::ZERO };
+            delay = Some(delay.map_or(until, |d| d.min(until)));
         }
 
         sleep(&nic, now, delay);
@@ -208,55 +203,13 @@ fn tcp_buffer(buf: &mut [u8]) -> tcp::SocketBuffer<'_> {
     tcp::SocketBuffer::new(buf)
 }
 
-/// Applies DHCP events; returns true when a new lease was configured.
-fn dhcp_step(iface: &mut Interface, sockets: &mut SocketSet<'_>, handle: SocketHandle) -> bool {
-    match sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
-        Some(dhcpv4::Event::Configured(lease)) => {
-            info!("DHCP lease {}", lease.address);
-            set_address(iface, lease.address, lease.router);
-            true
-        }
-        // The socket also reports this once at start, with no lease held.
-        Some(dhcpv4::Event::Deconfigured) if iface.ipv4_addr().is_none() => false,
-        Some(dhcpv4::Event::Deconfigured) => {
-            warn!("DHCP lease lost");
-            iface.update_ip_addrs(|addrs| addrs.clear());
-            iface.routes_mut().remove_default_ipv4_route();
-            false
-        }
-        None => false,
-    }
-}
-
-fn set_address(iface: &mut Interface, cidr: Ipv4Cidr, gateway: Option<Ipv4Address>) {
-    iface.update_ip_addrs(|addrs| {
-        addrs.clear();
-        // Cannot fail: the list was just emptied and holds at least one.
-        let _ = addrs.push(IpCidr::Ipv4(cidr));
-    });
-    match gateway {
-        Some(gateway) => {
-            // Fails only for an address that is not unicast; then no route.
-            if iface.routes_mut().add_default_ipv4_route(gateway).is_err() {
-                warn!("unusable gateway {}", gateway);
-            }
-        }
-        None => {
-            iface.routes_mut().remove_default_ipv4_route();
-        }
-    }
-}
-
-/// Logs the one `serving on IP:PORT` line, the first time an address is up.
-fn announce(iface: &Interface, announced: &mut bool) {
+/// Logs the one `serving on IP:PORT` line the first time an address is up,
+/// and each new address after it.
+fn announce(address: Ipv4Cidr, announced: &mut bool) {
     if *announced {
-        if let Some(address) = iface.ipv4_addr() {
-            info!("address now {}", address);
-        }
-        return;
-    }
-    if let Some(address) = iface.ipv4_addr() {
-        info!("serving on {}:{}", address, PORT);
+        info!("address now {}", address.address());
+    } else {
+        info!("serving on {}:{}", address.address(), PORT);
         *announced = true;
     }
 }
