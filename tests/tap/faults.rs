@@ -171,3 +171,35 @@ fn ping_flood_is_answered_at_a_bounded_rate() {
     // The TCP service is unaffected.
     conformance::reverses_a_line(&server);
 }
+
+#[test]
+fn without_permission_the_error_says_how_to_make_a_tap_for_a_user() {
+    let Some(ns) = netns("faults::without_permission_the_error_says_how_to_make_a_tap_for_a_user")
+    else {
+        return;
+    };
+    // The same program, run as the unprivileged user `nobody`, from a copy
+    // that user can reach (the build folder may be private).
+    let copy = std::env::temp_dir().join(format!("multiserve-nobody-{}", std::process::id()));
+    std::fs::copy(crate::server::BINARY, &copy).expect("copy the binary");
+    let program = copy.clone();
+    let output = ns
+        .run(move || {
+            use std::os::unix::process::CommandExt;
+            std::process::Command::new(program)
+                .args(["serve", "--iface", "tapuser0"])
+                .uid(65534)
+                .gid(65534)
+                .output()
+        })
+        .expect("run multiserve as nobody");
+    let _ = std::fs::remove_file(&copy);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("permission denied")
+            && stderr.contains("ip tuntap add name tapuser0 mode tap user"),
+        "says how to create the TAP for a user: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
