@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind, Read, Write};
-use std::net::{SocketAddr, TcpStream as StdStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream as StdStream};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -134,12 +134,7 @@ struct Report {
 }
 
 pub fn run(args: Args) -> Result<ExitCode, String> {
-    let addr: SocketAddr = args
-        .addr
-        .to_socket_addrs()
-        .map_err(|e| format!("bad address {:?}: {e}", args.addr))?
-        .next()
-        .ok_or_else(|| format!("{} resolves to no address", args.addr))?;
+    let addr = crate::resolve(&args.addr)?;
     raise_fd_limit();
     let report = match args.mode {
         Mode::Maxconn => maxconn(&args, addr),

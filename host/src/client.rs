@@ -2,7 +2,7 @@
 //! kernel's sockets.
 
 use std::io::{self, BufRead, BufReader, IsTerminal, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -22,12 +22,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode, String> {
-    let addr: SocketAddr = args
-        .addr
-        .to_socket_addrs()
-        .map_err(|e| format!("bad address {:?}: {e} (write HOST:PORT)", args.addr))?
-        .next()
-        .ok_or_else(|| format!("{} resolves to no address", args.addr))?;
+    let addr = crate::resolve(&args.addr)?;
     let stream = TcpStream::connect_timeout(&addr, args.timeout).map_err(|e| match e.kind() {
         io::ErrorKind::ConnectionRefused => format!(
             "connection refused by {addr}: nothing listens there, or the server is full \

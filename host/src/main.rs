@@ -65,6 +65,15 @@ pub enum WhenFull {
     Reset,
 }
 
+/// The socket address `HOST:PORT` names (the first, if several).
+pub fn resolve(addr: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    addr.to_socket_addrs()
+        .map_err(|e| format!("bad address {addr:?}: {e} (write HOST:PORT)"))?
+        .next()
+        .ok_or_else(|| format!("{addr} resolves to no address"))
+}
+
 /// Parse a duration such as `300s`, `5m` or `250ms`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{e} (write e.g. 300s, 5m, 250ms)"))

@@ -44,6 +44,29 @@ fn echo_request(ip: IpAddr, id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
     packet
 }
 
+/// The ICMP message in what a raw socket for `ip`'s family delivered: a
+/// raw IPv4 socket delivers the IP header too, IPv6 does not.
+fn icmp_of(ip: IpAddr, datagram: &[u8]) -> &[u8] {
+    if ip.is_ipv4() {
+        let header = usize::from(datagram.first().copied().unwrap_or(0) & 0x0f) * 4;
+        &datagram[header.min(datagram.len())..]
+    } else {
+        datagram
+    }
+}
+
+/// The sequence number of `icmp` if it is an echo reply (for `ip`'s
+/// family) with identifier `id`.
+fn echo_reply_seq(ip: IpAddr, icmp: &[u8], id: u16) -> Option<u16> {
+    let reply = if ip.is_ipv4() {
+        ECHO_REPLY_V4
+    } else {
+        ECHO_REPLY_V6
+    };
+    (icmp.len() >= 8 && icmp[0] == reply && u16::from_be_bytes([icmp[4], icmp[5]]) == id)
+        .then(|| u16::from_be_bytes([icmp[6], icmp[7]]))
+}
+
 /// Sends one echo request to `ip` and waits (at most 5 s) for the matching
 /// reply: same identifier, sequence number and payload.
 pub fn ping(socket: &Socket, ip: IpAddr, id: u16, seq: u16) -> io::Result<()> {
@@ -67,28 +90,9 @@ pub fn ping(socket: &Socket, ip: IpAddr, id: u16, seq: u16) -> io::Result<()> {
             }
             Err(e) => return Err(e),
         };
-        // A raw IPv4 socket delivers the IP header too; IPv6 does not.
-        let icmp = if ip.is_ipv4() {
-            let header = usize::from(buf[0] & 0x0f) * 4;
-            &buf[header.min(n)..n]
-        } else {
-            &buf[..n]
-        };
-        if icmp.len() < 8 {
-            continue;
-        }
-        let reply = if ip.is_ipv4() {
-            ECHO_REPLY_V4
-        } else {
-            ECHO_REPLY_V6
-        };
-        let (kind, got_id, got_seq) = (
-            icmp[0],
-            u16::from_be_bytes([icmp[4], icmp[5]]),
-            u16::from_be_bytes([icmp[6], icmp[7]]),
-        );
-        if kind != reply || got_id != id || got_seq != seq {
-            seen.push(kind);
+        let icmp = icmp_of(ip, &buf[..n]);
+        if echo_reply_seq(ip, icmp, id) != Some(seq) {
+            seen.push(icmp.first().copied().unwrap_or(0));
             continue;
         }
         if icmp[8..] != payload[..] {
@@ -138,18 +142,7 @@ pub fn flood(
             }
             Err(e) => return Err(e),
         };
-        let icmp = if ip.is_ipv4() {
-            let header = usize::from(buf[0] & 0x0f) * 4;
-            &buf[header.min(n)..n]
-        } else {
-            &buf[..n]
-        };
-        let reply = if ip.is_ipv4() {
-            ECHO_REPLY_V4
-        } else {
-            ECHO_REPLY_V6
-        };
-        if icmp.len() >= 8 && icmp[0] == reply && u16::from_be_bytes([icmp[4], icmp[5]]) == id {
+        if echo_reply_seq(ip, icmp_of(ip, &buf[..n]), id).is_some() {
             replies += 1;
         }
     }
