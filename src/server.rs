@@ -282,10 +282,25 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         // Ingress, then the pool walk, then egress: a slot that a duplicate
         // SYN reached is re-armed by `serve` before it can send a SYN-ACK.
         iface.poll_maintenance(now);
+        // smoltcp gives a SYN to the first listening socket in the set, so
+        // only that slot can start a handshake with each frame. Watch it
+        // between frames: a retransmitted SYN from a client that another
+        // slot already holds is dropped at once, before a later frame of the
+        // same batch (the client's ACK to the other slot) reaches it and is
+        // answered with a reset. One socket state read per frame.
+        let mut watch = self.first_listening(0, sockets);
         while !matches!(
             iface.poll_ingress_single(now, device, sockets),
             PollIngressSingleResult::None
-        ) {}
+        ) {
+            let Some((i, handle)) = watch else { continue };
+            if sockets.get::<tcp::Socket>(handle).state() == State::Listen {
+                continue;
+            }
+            if !self.drop_if_held_elsewhere(i, handle, sockets) {
+                watch = self.first_listening(i.saturating_add(1), sockets);
+            }
+        }
         let deadline = self.serve(now, sockets);
         while !matches!(iface.poll_egress(now, device, sockets), PollResult::None) {}
         let own = deadline.map(|at| if at > now { at - now } else { Duration::ZERO });
@@ -332,6 +347,54 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// the client only ever sees one server sequence number. A handshake is
     /// newer than one that started earlier (or at the same time in an
     /// earlier slot) and than a connection already serving that client.
+    /// The first slot from index `from` on whose socket listens, with its
+    /// handle.
+    fn first_listening(
+        &self,
+        from: usize,
+        sockets: &SocketSet<'a>,
+    ) -> Option<(usize, SocketHandle)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .skip(from)
+            .find(|(_, slot)| {
+                slot.phase == Phase::Listening
+                    && sockets.get::<tcp::Socket>(slot.handle).state() == State::Listen
+            })
+            .map(|(i, slot)| (i, slot.handle))
+    }
+
+    /// Slot `i` just took a SYN. If another slot already holds that client
+    /// (in a handshake or connected), this SYN was a retransmission: drop
+    /// the new handshake silently and say so.
+    fn drop_if_held_elsewhere(
+        &mut self,
+        i: usize,
+        handle: SocketHandle,
+        sockets: &mut SocketSet<'a>,
+    ) -> bool {
+        let socket = sockets.get::<tcp::Socket>(handle);
+        let (State::SynReceived, Some(remote)) = (socket.state(), socket.remote_endpoint()) else {
+            return false;
+        };
+        let held = self.slots.iter().enumerate().any(|(j, other)| {
+            let other = sockets.get::<tcp::Socket>(other.handle);
+            j != i && other.is_active() && other.remote_endpoint() == Some(remote)
+        });
+        if held {
+            if let Some(slot) = self.slots.get_mut(i) {
+                log::debug!(
+                    "slot {}: retransmitted SYN from a client already in a slot, dropped",
+                    i
+                );
+                self.stats.half_open_dropped = self.stats.half_open_dropped.saturating_add(1);
+                slot.arm(sockets.get_mut::<tcp::Socket>(handle), self.config.port);
+            }
+        }
+        held
+    }
+
     fn drop_duplicate_handshakes(&mut self, sockets: &mut SocketSet<'a>) {
         for i in 0..self.slots.len() {
             let Some(slot) = self.slots.get(i) else { break };

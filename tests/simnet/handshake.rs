@@ -313,3 +313,65 @@ fn duplicate_syn_never_resets_a_client_that_synchronised_with_the_first_slot() {
     let stats = *net.server.stats();
     assert_eq!((stats.accepted, stats.active), (2, 1));
 }
+
+/// The hardest order: the client's retransmitted SYN reaches a freed lower
+/// slot, and in the same batch of frames comes the client's ACK to the
+/// first slot's (retransmitted) SYN-ACK. smoltcp hands that ACK to the
+/// first socket whose 4-tuple matches, the lower slot, which would answer
+/// it with a reset before any walk of the pool. The server watches the
+/// first listening slot between frames and drops the duplicate at once.
+#[test]
+fn retransmitted_syn_and_ack_in_one_batch_never_reset_the_client() {
+    let mut net: TestNet = Net::new(Config::default(), Reverse::default(), Setup::default());
+    let a = net.connect();
+    let b = net.connect_with(4096, 4096);
+    let port = local_port(&mut net, b);
+    // The first two SYN-ACKs lost: the client retransmits its SYN in between.
+    let seen = watch(&net, port, |n, _, _| n < 2);
+    // Hold the client's retransmitted SYN back, and put it on the wire
+    // right before the client's next pure ACK: both reach the server in
+    // one batch, SYN first.
+    let held: Rc<RefCell<Option<Vec<u8>>>> = Rc::default();
+    let injected = Rc::new(RefCell::new(false));
+    let wire = net.in_flight.clone();
+    let (h, inj) = (held.clone(), injected.clone());
+    let watcher = net.in_flight.take_filter();
+    let mut watcher = watcher.expect("the SYN-ACK watcher");
+    let mut syns = 0;
+    net.in_flight.set_filter(move |dir, frame| {
+        if let (Dir::ToServer, Some(seg)) = (dir, tcp_segment(frame)) {
+            if seg.src_port == port && seg.syn {
+                syns += 1;
+            }
+            if seg.src_port == port && seg.syn && syns > 1 && !*inj.borrow() {
+                *h.borrow_mut() = Some(frame.to_vec());
+                return false;
+            }
+            if seg.src_port == port && seg.ack && !seg.syn {
+                if let Some(syn) = h.borrow_mut().take() {
+                    wire.inject(Dir::ToServer, syn);
+                    *inj.borrow_mut() = true;
+                }
+            }
+        }
+        watcher(dir, frame)
+    });
+    net.run_for(Duration::from_millis(100));
+    net.client(a).abort();
+    assert!(net.run_until(Duration::from_millis(500), |n| n.phases()[0]
+        == Phase::Listening));
+
+    let (ok, _) = establish(&mut net, b, Duration::from_secs(20));
+    assert!(
+        *injected.borrow(),
+        "premise: the held SYN went out with the ACK"
+    );
+    assert!(ok, "client never connected: {}", net.client(b).state());
+    assert_eq!(net.exchange(b, b"one batch\n", 10), b"hctab eno\n");
+    net.run_for(Duration::from_secs(15));
+    assert_eq!(seen.borrow().resets, 0, "the client was reset");
+    assert_eq!(net.client(b).state(), State::Established);
+    assert_eq!(net.server.stats().half_open_dropped, 1);
+    assert!(net.run_until(Duration::from_secs(1), |n| serving(n) == 1
+        && count_state(n, State::Listen) == 3));
+}

@@ -56,6 +56,11 @@ impl InFlight {
         *self.filter.borrow_mut() = Some(Box::new(filter));
     }
 
+    /// Take the current filter off the wire (to wrap it in another).
+    pub fn take_filter(&self) -> Option<Filter> {
+        self.filter.borrow_mut().take()
+    }
+
     /// Deliver every frame again.
     pub fn clear_filter(&self) {
         *self.filter.borrow_mut() = None;
