@@ -28,7 +28,7 @@
 //! - [`service`]: the [`Service`] trait, the protocol spoken on every
 //!   connection.
 //! - [`reverse`]: the lecture's service, answering each message reversed;
-//!   [`line`]: the line framing it uses.
+//!   [`line`](mod@line): the line framing it uses.
 //! - [`echo`]: the RFC 862 echo service.
 //! - [`config`]: run-time settings; [`stats`]: counters.
 //! - [`echo_limit`]: a device wrapper that bounds how fast ping is answered.

@@ -42,6 +42,9 @@ cargo fmt --all -- --check
 step "lints"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
+step "the core's documentation has no broken links"
+RUSTDOCFLAGS="-D warnings" cargo doc -p multiserve --no-deps --all-features
+
 step "the core builds for a microcontroller (no_std, no allocator)"
 cargo build -p multiserve --target thumbv7m-none-eabi
 cargo build -p multiserve --target thumbv7m-none-eabi --no-default-features --features ipv4
