@@ -99,21 +99,15 @@ pub struct Slot<T> {
     pub(crate) session: T,
 }
 
-impl<T: Default> Slot<T> {
-    pub(crate) fn new(index: usize, handle: SocketHandle) -> Self {
-        Slot {
-            handle,
-            index,
-            phase: Phase::Off,
-            session: T::default(),
-        }
-    }
+/// What a listening slot saw in one step.
+pub(crate) enum Arrival {
+    /// No client yet; call again by this time, if any (handshake timer).
+    Waiting(Option<Instant>),
+    /// A client completed its handshake.
+    Connected(IpEndpoint),
+}
 
-    /// The slot's phase.
-    pub fn phase(&self) -> Phase {
-        self.phase
-    }
-
+impl<T> Slot<T> {
     /// Make the socket listen on `port`, dropping whatever it held without
     /// sending anything.
     pub(crate) fn arm(&mut self, socket: &mut Socket<'_>, port: u16) {
@@ -131,11 +125,101 @@ impl<T: Default> Slot<T> {
         }
     }
 
+    /// Listening, or in a handshake: see whether a client has arrived,
+    /// drop a handshake that outlived its timeout, re-arm after a failed
+    /// one.
+    pub(crate) fn await_client(
+        &mut self,
+        socket: &mut Socket<'_>,
+        now: Instant,
+        config: &Config,
+        stats: &mut Stats,
+    ) -> Arrival {
+        match socket.state() {
+            State::Listen => {
+                self.phase = Phase::Listening;
+                Arrival::Waiting(None)
+            }
+            State::SynReceived => {
+                let since = match self.phase {
+                    Phase::Handshake { since } => since,
+                    _ => now,
+                };
+                let deadline = since + config.handshake_timeout;
+                if now >= deadline {
+                    log::debug!("slot {}: handshake timed out, listening again", self.index);
+                    stats.half_open_dropped = stats.half_open_dropped.saturating_add(1);
+                    self.arm(socket, config.port);
+                    return Arrival::Waiting(None);
+                }
+                self.phase = Phase::Handshake { since };
+                Arrival::Waiting(Some(deadline))
+            }
+            State::Established | State::CloseWait => match socket.remote_endpoint() {
+                Some(remote) => Arrival::Connected(remote),
+                None => {
+                    self.arm(socket, config.port);
+                    Arrival::Waiting(None)
+                }
+            },
+            _ => {
+                // The handshake failed (reset, or the stack gave up).
+                self.arm(socket, config.port);
+                Arrival::Waiting(None)
+            }
+        }
+    }
+
+    /// Closing: once the socket is closed, listen again (or stay off while
+    /// shutting down); past `deadline`, abort with a reset.
+    pub(crate) fn finish_close(
+        &mut self,
+        socket: &mut Socket<'_>,
+        deadline: Instant,
+        now: Instant,
+        port: u16,
+        shutting_down: bool,
+        stats: &mut Stats,
+    ) -> Option<Instant> {
+        if !socket.is_open() {
+            if shutting_down {
+                self.phase = Phase::Off;
+            } else {
+                self.arm(socket, port);
+            }
+            None
+        } else if now >= deadline {
+            log::warn!("slot {}: closing handshake timed out, aborting", self.index);
+            stats.close_aborted = stats.close_aborted.saturating_add(1);
+            socket.abort();
+            // Let the reset go out; the next step sees CLOSED.
+            Some(now)
+        } else {
+            Some(deadline)
+        }
+    }
+
     /// Stop listening (shutdown, or a slot beyond the configured clients).
     pub(crate) fn disarm(&mut self, socket: &mut Socket<'_>) {
         if matches!(self.phase, Phase::Listening | Phase::Handshake { .. }) {
             socket.abort();
             self.phase = Phase::Off;
+        }
+    }
+
+    /// The slot's phase.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+}
+
+impl<T: Default> Slot<T> {
+    pub(crate) fn new(index: usize, handle: SocketHandle) -> Self {
+        Slot {
+            handle,
+            index,
+            phase: Phase::Off,
+            session: T::default(),
         }
     }
 
@@ -149,65 +233,26 @@ impl<T: Default> Slot<T> {
     where
         S: Service<Session = T>,
     {
-        let now = cx.now;
-        let config = cx.config;
         match self.phase {
             Phase::Off => None,
-            Phase::Listening | Phase::Handshake { .. } => match socket.state() {
-                State::Listen => {
-                    self.phase = Phase::Listening;
-                    None
-                }
-                State::SynReceived => {
-                    let since = match self.phase {
-                        Phase::Handshake { since } => since,
-                        _ => now,
-                    };
-                    let deadline = since + config.handshake_timeout;
-                    if now >= deadline {
-                        log::debug!("slot {}: handshake timed out, listening again", self.index);
-                        cx.stats.half_open_dropped = cx.stats.half_open_dropped.saturating_add(1);
-                        self.arm(socket, config.port);
-                        return None;
-                    }
-                    self.phase = Phase::Handshake { since };
-                    Some(deadline)
-                }
-                State::Established | State::CloseWait => match socket.remote_endpoint() {
-                    Some(remote) => {
+            Phase::Listening | Phase::Handshake { .. } => {
+                match self.await_client(socket, cx.now, cx.config, cx.stats) {
+                    Arrival::Waiting(next) => next,
+                    Arrival::Connected(remote) => {
                         self.accept(remote, socket, cx);
                         self.serve(socket, cx)
                     }
-                    None => {
-                        self.arm(socket, config.port);
-                        None
-                    }
-                },
-                _ => {
-                    // The handshake failed (reset, or the stack gave up).
-                    self.arm(socket, config.port);
-                    None
-                }
-            },
-            Phase::Serving { .. } => self.serve(socket, cx),
-            Phase::Closing { deadline } => {
-                if !socket.is_open() {
-                    if cx.shutting_down {
-                        self.phase = Phase::Off;
-                    } else {
-                        self.arm(socket, config.port);
-                    }
-                    None
-                } else if now >= deadline {
-                    log::warn!("slot {}: closing handshake timed out, aborting", self.index);
-                    cx.stats.close_aborted = cx.stats.close_aborted.saturating_add(1);
-                    socket.abort();
-                    // Let the reset go out; the next step sees CLOSED.
-                    Some(now)
-                } else {
-                    Some(deadline)
                 }
             }
+            Phase::Serving { .. } => self.serve(socket, cx),
+            Phase::Closing { deadline } => self.finish_close(
+                socket,
+                deadline,
+                cx.now,
+                cx.config.port,
+                cx.shutting_down,
+                cx.stats,
+            ),
         }
     }
 

@@ -33,7 +33,7 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
 
 use crate::config::{Config, FullPolicy};
-use crate::connection::{Phase, Shared, Slot};
+use crate::connection::{Arrival, Peer, Phase, Shared, Slot};
 use crate::service::Service;
 use crate::stats::Stats;
 
@@ -140,12 +140,12 @@ impl core::error::Error for Error {}
 /// The longest busy line: `busy: all ` + 20 digits + ` slots are in use, try again later\n`.
 const BUSY_LINE_CAPACITY: usize = 80;
 
-/// The overflow socket's state machine: accept, say busy, close.
+/// The overflow socket: a slot (index `N`) that answers every client with
+/// the busy line and closes.
 #[derive(Debug)]
 struct Overflow {
-    handle: SocketHandle,
+    slot: Slot<()>,
     message: heapless::String<BUSY_LINE_CAPACITY>,
-    phase: Phase,
 }
 
 /// A select-style server over a fixed pool of `N` smoltcp TCP sockets; see
@@ -238,13 +238,9 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
                 if slots.iter().any(|slot| slot.handle > handle) {
                     return Err(Error::SocketOrder);
                 }
-                let mut overflow = Overflow {
-                    handle,
-                    message,
-                    phase: Phase::Off,
-                };
-                overflow.arm(sockets, config.port);
-                Some(overflow)
+                let mut slot = Slot::new(N, handle);
+                slot.arm(sockets.get_mut::<tcp::Socket>(handle), config.port);
+                Some(Overflow { slot, message })
             }
         };
         log::debug!(
@@ -330,7 +326,7 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
             next = earliest(next, slot.step(socket, &mut cx));
         }
         if let Some(overflow) = self.overflow.as_mut() {
-            let socket = sockets.get_mut::<tcp::Socket>(overflow.handle);
+            let socket = sockets.get_mut::<tcp::Socket>(overflow.slot.handle);
             next = earliest(next, overflow.step(socket, &mut cx));
         }
         self.drop_duplicate_handshakes(sockets);
@@ -444,10 +440,8 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
             slot.disarm(sockets.get_mut::<tcp::Socket>(slot.handle));
         }
         if let Some(overflow) = self.overflow.as_mut() {
-            if matches!(overflow.phase, Phase::Listening | Phase::Handshake { .. }) {
-                sockets.get_mut::<tcp::Socket>(overflow.handle).abort();
-                overflow.phase = Phase::Off;
-            }
+            let slot = &mut overflow.slot;
+            slot.disarm(sockets.get_mut::<tcp::Socket>(slot.handle));
         }
     }
 
@@ -455,7 +449,10 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     pub fn is_shut_down(&self) -> bool {
         self.shutting_down
             && self.slots.iter().all(|s| s.phase == Phase::Off)
-            && self.overflow.as_ref().is_none_or(|o| o.phase == Phase::Off)
+            && self
+                .overflow
+                .as_ref()
+                .is_none_or(|o| o.slot.phase == Phase::Off)
     }
 
     /// The counters.
@@ -485,93 +482,45 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
 
     /// The overflow socket, if the policy is busy.
     pub fn overflow_handle(&self) -> Option<SocketHandle> {
-        self.overflow.as_ref().map(|o| o.handle)
+        self.overflow.as_ref().map(|o| o.slot.handle)
     }
 }
 
 impl Overflow {
-    fn arm(&mut self, sockets: &mut SocketSet<'_>, port: u16) {
-        let socket = sockets.get_mut::<tcp::Socket>(self.handle);
-        if socket.is_open() && !socket.is_listening() {
-            socket.abort();
-        }
-        self.phase = match socket.listen(port) {
-            Ok(()) => Phase::Listening,
-            Err(_) => Phase::Off,
-        };
-    }
-
+    /// Like a pool slot while waiting for a client and while closing; a
+    /// client that arrives gets the busy line and our FIN at once.
     fn step<S: Service>(
         &mut self,
         socket: &mut tcp::Socket<'_>,
         cx: &mut Shared<'_, S>,
     ) -> Option<Instant> {
         let now = cx.now;
-        let rearm = |socket: &mut tcp::Socket<'_>, phase: &mut Phase| {
-            if socket.is_open() {
-                socket.abort();
-            }
-            *phase = match socket.listen(cx.config.port) {
-                Ok(()) => Phase::Listening,
-                Err(_) => Phase::Off,
-            };
-        };
-        match self.phase {
-            Phase::Off => None,
-            Phase::Listening | Phase::Handshake { .. } => match socket.state() {
-                State::Listen => None,
-                State::SynReceived => {
-                    let since = match self.phase {
-                        Phase::Handshake { since } => since,
-                        _ => now,
-                    };
-                    let deadline = since + cx.config.handshake_timeout;
-                    if now >= deadline {
-                        cx.stats.half_open_dropped = cx.stats.half_open_dropped.saturating_add(1);
-                        rearm(socket, &mut self.phase);
-                        None
-                    } else {
-                        self.phase = Phase::Handshake { since };
+        match self.slot.phase {
+            Phase::Listening | Phase::Handshake { .. } => {
+                match self.slot.await_client(socket, now, cx.config, cx.stats) {
+                    Arrival::Waiting(next) => next,
+                    Arrival::Connected(remote) => {
+                        // Fits: checked against the transmit buffer at
+                        // start, and nothing else is ever queued here.
+                        let _ = socket.send_slice(self.message.as_bytes());
+                        socket.close();
+                        cx.stats.refused_busy = cx.stats.refused_busy.saturating_add(1);
+                        log::info!("busy: refused {}, all slots in use", Peer(remote));
+                        let deadline = now + cx.config.close_timeout;
+                        self.slot.phase = Phase::Closing { deadline };
                         Some(deadline)
                     }
                 }
-                State::Established | State::CloseWait => {
-                    // Fits: checked against the transmit buffer at start,
-                    // and nothing else is ever queued on this socket.
-                    let _ = socket.send_slice(self.message.as_bytes());
-                    socket.close();
-                    cx.stats.refused_busy = cx.stats.refused_busy.saturating_add(1);
-                    if let Some(remote) = socket.remote_endpoint() {
-                        log::info!(
-                            "busy: refused {}, all slots in use",
-                            crate::connection::Peer(remote)
-                        );
-                    }
-                    let deadline = now + cx.config.close_timeout;
-                    self.phase = Phase::Closing { deadline };
-                    Some(deadline)
-                }
-                _ => {
-                    rearm(socket, &mut self.phase);
-                    None
-                }
-            },
-            Phase::Serving { .. } => None,
-            Phase::Closing { deadline } => {
-                if !socket.is_open() {
-                    if cx.shutting_down {
-                        self.phase = Phase::Off;
-                    } else {
-                        rearm(socket, &mut self.phase);
-                    }
-                    None
-                } else if now >= deadline {
-                    socket.abort();
-                    Some(now)
-                } else {
-                    Some(deadline)
-                }
             }
+            Phase::Closing { deadline } => self.slot.finish_close(
+                socket,
+                deadline,
+                now,
+                cx.config.port,
+                cx.shutting_down,
+                cx.stats,
+            ),
+            Phase::Off | Phase::Serving { .. } => None,
         }
     }
 }
