@@ -44,6 +44,22 @@ fn echo_request(ip: IpAddr, id: u16, seq: u16, payload: &[u8]) -> Vec<u8> {
     packet
 }
 
+/// One datagram from `socket`, or `None` when its read timeout passed.
+fn read_datagram(mut socket: &Socket, buf: &mut [u8]) -> io::Result<Option<usize>> {
+    match socket.read(buf) {
+        Ok(n) => Ok(Some(n)),
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The ICMP message in what a raw socket for `ip`'s family delivered: a
 /// raw IPv4 socket delivers the IP header too, IPv6 does not.
 fn icmp_of(ip: IpAddr, datagram: &[u8]) -> &[u8] {
@@ -78,17 +94,8 @@ pub fn ping(socket: &Socket, ip: IpAddr, id: u16, seq: u16) -> io::Result<()> {
     let mut buf = [0u8; 2048];
     let mut seen = Vec::new();
     while Instant::now() < deadline {
-        let n = match (&*socket).read(&mut buf) {
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
-            Err(e) => return Err(e),
+        let Some(n) = read_datagram(socket, &mut buf)? else {
+            continue;
         };
         let icmp = icmp_of(ip, &buf[..n]);
         if echo_reply_seq(ip, icmp, id) != Some(seq) {
@@ -130,17 +137,8 @@ pub fn flood(
     let mut buf = [0u8; 2048];
     let mut replies = 0;
     while Instant::now() < deadline {
-        let n = match (&*socket).read(&mut buf) {
-            Ok(n) => n,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                continue
-            }
-            Err(e) => return Err(e),
+        let Some(n) = read_datagram(socket, &mut buf)? else {
+            continue;
         };
         if echo_reply_seq(ip, icmp_of(ip, &buf[..n]), id).is_some() {
             replies += 1;
