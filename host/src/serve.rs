@@ -295,16 +295,14 @@ fn serve<D: Device>(
     let scratch = args.socket_buffer.max(args.max_line + 64);
     let mut input = vec![0u8; scratch];
     let mut output = vec![0u8; scratch];
-    // Sockets beyond --clients never listen; they get small buffers.
-    let mut index = 0;
-    let pool: [tcp::Socket<'static>; POOL] = std::array::from_fn(|_| {
-        index += 1;
-        let size = if index <= args.clients {
+    // Sockets beyond --clients never listen: they get only what the
+    // server's start-up check asks of every socket (a line and its ending).
+    let pool: [tcp::Socket<'static>; POOL] = std::array::from_fn(|i| {
+        socket(if i < args.clients {
             args.socket_buffer
         } else {
-            scratch.min(2048).max(args.max_line + 64)
-        };
-        socket(size)
+            args.max_line + 64
+        })
     });
     let resources = Resources {
         pool,
