@@ -245,9 +245,15 @@ fn soak_20000_cycles_over_a_lossy_link() {
         c.active == 0 && c.accepted >= CYCLES as u64
     })
     .expect("counters");
-    assert_eq!(
-        counters.busy as usize, busy,
-        "busy answers counted: {counters:?}"
+    // The server counts a busy answer when it queues it; a client whose
+    // busy connection was aborted (close timeout) before its line arrived
+    // saw a reset instead. So every busy line a client read was counted,
+    // and the surplus is at most the resets seen before an answer.
+    let counted = counters.busy as usize;
+    assert!(
+        counted >= busy && counted - busy <= reset_before,
+        "busy answers: {counted} counted by the server, {busy} read by clients, \
+         {reset_before} resets before an answer: {counters:?}"
     );
     conformance::all_slots_are_free(&server, WORKERS);
 
