@@ -34,6 +34,8 @@
 //! - [`echo_limit`]: a device wrapper that bounds how fast ping is answered.
 //! - `addressing` (feature `dhcpv4`): DHCPv4 with a static fallback, for
 //!   boards.
+//! - `driver` (feature `embassy-net-driver`): any embassy-net-driver
+//!   `Driver` as a smoltcp `Device`.
 //!
 //! ## Guarantees
 //!
@@ -60,6 +62,8 @@
 pub mod addressing;
 pub mod config;
 pub mod connection;
+#[cfg(feature = "embassy-net-driver")]
+pub mod driver;
 pub mod echo;
 pub mod echo_limit;
 pub mod line;
@@ -69,8 +73,12 @@ pub mod service;
 pub mod stats;
 
 pub use config::{Config, FullPolicy};
+#[cfg(feature = "embassy-net-driver")]
+pub use driver::DriverDevice;
 pub use echo::Echo;
 pub use echo_limit::EchoLimiter;
+#[cfg(feature = "embassy-net-driver")]
+pub use embassy_net_driver;
 pub use reverse::{Framing, Reverse};
 pub use server::{Error, Resources, Server};
 pub use service::{Output, Progress, Service};

@@ -8,6 +8,8 @@ mod wire;
 #[cfg(feature = "dhcpv4")]
 mod addressing;
 mod bench;
+#[cfg(feature = "embassy-net-driver")]
+mod driver;
 mod exchange;
 mod faults;
 mod garbage;
