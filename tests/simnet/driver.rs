@@ -237,7 +237,6 @@ fn sides(caps: Capabilities) -> (ServerSide, ClientSide, Hardware, InFlight) {
     let mut sockets = SocketSet::new(vec![]);
     let resources = Resources {
         pool: core::array::from_fn(|_| socket(4096, 4096)),
-        overflow: Some(socket(256, 256)),
         input: vec![0u8; 4096].leak(),
         output: vec![0u8; 4096].leak(),
     };

@@ -11,7 +11,8 @@
 //!   user network). Once an address is configured one line
 //!   `serving on IP:PORT` is logged.
 //! * Service: [`multiserve::Reverse`] on line framing, port 7000, a pool of
-//!   [`POOL`] clients plus the overflow socket that answers "busy".
+//!   [`CLIENTS`] clients at once, in a pool of [`POOL`] sockets (the spare
+//!   ones listen while others close or sit half-open, and answer "busy").
 //!
 //! The main loop runs the core's poll step and then sleeps (`wfi`) until
 //! the deadline it returned, the NIC's interrupt, or, without a deadline,
@@ -45,8 +46,10 @@ use lan9118::Lan9118;
 const CORE_HZ: u32 = 25_000_000;
 /// The service port.
 const PORT: u16 = 7000;
-/// Clients served at once; one more is told "busy".
-const POOL: usize = 8;
+/// Clients served at once.
+const CLIENTS: usize = 8;
+/// Sockets: the clients and 4 spare sockets.
+const POOL: usize = CLIENTS + 4;
 /// Longest line the reverse service answers.
 const MAX_LINE: usize = 1024;
 /// Scratch buffers: a line, its `\r\n`.
@@ -56,10 +59,8 @@ const SCRATCH: usize = MAX_LINE + 2;
 /// only ~10 KiB of RX FIFO for all connections together (see `lan9118`).
 const SOCKET_RX: usize = 2048;
 const SOCKET_TX: usize = 2048;
-/// The overflow socket only sends the one-line busy answer.
-const OVERFLOW_BUF: usize = 128;
-/// Socket set entries: the pool, the overflow socket, DHCP.
-const SOCKETS: usize = POOL + 2;
+/// Socket set entries: the pool and DHCP.
+const SOCKETS: usize = POOL + 1;
 
 /// How long to wait for a DHCP lease before using the static address.
 const DHCP_TIMEOUT: Duration = Duration::from_secs(4);
@@ -78,8 +79,6 @@ struct ClientBuffers {
 /// so it lands in `.bss` and costs no flash.
 struct Buffers {
     clients: [ClientBuffers; POOL],
-    overflow_rx: [u8; OVERFLOW_BUF],
-    overflow_tx: [u8; OVERFLOW_BUF],
     input: [u8; SCRATCH],
     output: [u8; SCRATCH],
 }
@@ -91,8 +90,6 @@ static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers {
             tx: [0; SOCKET_TX],
         }
     }; POOL],
-    overflow_rx: [0; OVERFLOW_BUF],
-    overflow_tx: [0; OVERFLOW_BUF],
     input: [0; SCRATCH],
     output: [0; SCRATCH],
 });
@@ -127,7 +124,7 @@ fn main() -> ! {
 
     let memory = BUFFERS.take();
     let mut sockets = SocketSet::new(&mut SOCKET_STORAGE.take()[..]);
-    // DHCP first: the server wants its pool and overflow sockets last.
+    // DHCP first: the server wants its pool last.
     let mut addressing = Addressing::new(
         &mut sockets,
         DHCP_TIMEOUT,
@@ -141,15 +138,12 @@ fn main() -> ! {
             .clients
             .each_mut()
             .map(|b| tcp::Socket::new(tcp_buffer(&mut b.rx), tcp_buffer(&mut b.tx))),
-        overflow: Some(tcp::Socket::new(
-            tcp_buffer(&mut memory.overflow_rx),
-            tcp_buffer(&mut memory.overflow_tx),
-        )),
         input: &mut memory.input,
         output: &mut memory.output,
     };
     let server_config = ServerConfig {
         port: PORT,
+        clients: Some(CLIENTS),
         idle_timeout: Some(idle_timeout()),
         ..ServerConfig::default()
     };
