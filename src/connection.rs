@@ -142,6 +142,14 @@ pub struct Seen {
     pub peer_closed: bool,
 }
 
+/// Whether a socket in `phase` holds a client place: it is served, and not
+/// done (the peer's FIN is in and every request consumed, so answered: the
+/// next walk closes it). The one rule for counting against the capacity.
+pub(crate) fn holds_place(phase: Phase, socket: &Socket<'_>) -> bool {
+    matches!(phase, Phase::Serving { .. })
+        && !(socket.state() == State::CloseWait && socket.recv_queue() == 0)
+}
+
 impl Seen {
     fn of(socket: &Socket<'_>) -> Seen {
         Seen {
@@ -239,12 +247,18 @@ impl<T> Slot<T> {
         }
     }
 
-    /// Whether (and how cheaply) this socket can be taken back to listen.
-    /// Never a connection that holds or waits for a client place, never
-    /// one with answer bytes the peer has not acknowledged.
-    pub(crate) fn reclaim_rank(&self, socket: &Socket<'_>) -> Option<(Reclaim, Instant)> {
+    /// Whether (and how cheaply) this socket can be taken back to listen
+    /// at `now`. Never a connection that holds or waits for a client place,
+    /// never one with answer bytes the peer has not acknowledged, and never
+    /// a handshake begun at `now`: its SYN-ACK has not even gone out, so
+    /// dropping it for a later SYN gains nothing.
+    pub(crate) fn reclaim_rank(
+        &self,
+        socket: &Socket<'_>,
+        now: Instant,
+    ) -> Option<(Reclaim, Instant)> {
         match self.phase {
-            Phase::HalfOpen { since } if socket.state() == State::SynReceived => {
+            Phase::HalfOpen { since } if since < now && socket.state() == State::SynReceived => {
                 Some((Reclaim::HalfOpen, since))
             }
             Phase::Busy { deadline } | Phase::Lingering { deadline } => match socket.state() {

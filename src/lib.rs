@@ -133,6 +133,7 @@ pub mod connection;
 pub mod driver;
 pub mod echo;
 pub mod echo_limit;
+mod ingress;
 pub mod line;
 pub mod reverse;
 pub mod server;

@@ -28,12 +28,13 @@
 use core::fmt;
 
 use smoltcp::iface::{Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
-use smoltcp::phy::Device;
+use smoltcp::phy::{Device, RxToken as _};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
 
 use crate::config::{Config, FullPolicy};
-use crate::connection::{Phase, Reclaim, Shared, Slot};
+use crate::connection::{holds_place, Phase, Reclaim, Shared, Slot};
+use crate::ingress::{self, OneFrame};
 use crate::service::Service;
 use crate::stats::Stats;
 
@@ -285,20 +286,38 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         // smoltcp gives a SYN to the first listening socket in the set, so
         // only that socket can start a handshake with each frame. Watch it
         // between frames (one socket state read per frame): when it takes
-        // a SYN, admit or drop the handshake, and make sure another socket
-        // listens before the next frame.
-        let mut watch = self.ensure_listening(now, sockets);
-        while !matches!(
-            iface.poll_ingress_single(now, device, sockets),
-            PollIngressSingleResult::None
-        ) {
+        // a SYN, admit or drop the handshake. While no socket listens, look
+        // at each frame before the stack does: a SYN for the service port
+        // first gets a socket taken back to listen for it, if one can be.
+        let mut watch = self.listener(sockets);
+        loop {
+            if watch.is_none() && self.may_listen(sockets) {
+                let capabilities = device.capabilities();
+                let Some((rx, tx)) = device.receive(now) else {
+                    break;
+                };
+                let meta = rx.meta();
+                let port = self.config.port;
+                rx.consume(|frame| {
+                    if ingress::is_syn_to(frame, port) {
+                        watch = self.reclaim_listener(now, sockets);
+                    }
+                    let mut one = OneFrame::new(frame, meta, tx, capabilities);
+                    iface.poll_ingress_single(now, &mut one, sockets);
+                });
+            } else if matches!(
+                iface.poll_ingress_single(now, device, sockets),
+                PollIngressSingleResult::None
+            ) {
+                break;
+            }
             if let Some(i) = watch {
                 if self.socket_state(i, sockets) == Some(State::Listen) {
                     continue;
                 }
                 self.syn_arrived(i, now, sockets);
             }
-            watch = self.ensure_listening(now, sockets);
+            watch = self.listener(sockets);
         }
         let deadline = self.serve(now, sockets);
         while !matches!(iface.poll_egress(now, device, sockets), PollResult::None) {}
@@ -342,7 +361,7 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
             }
         }
         next = earliest(next, self.admit_queued(now, sockets));
-        self.ensure_listening(now, sockets);
+        self.listener(sockets);
         self.count_roles();
         next
     }
@@ -351,7 +370,7 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// that waited too long (or all of them, when shutting down).
     fn admit_queued(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
         let mut next = None;
-        let mut serving = self.serving();
+        let mut serving = self.serving(sockets);
         while serving < self.clients && !self.shutting_down {
             let Some(i) = self.oldest_queued() else { break };
             let mut cx = Shared {
@@ -372,7 +391,7 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
             if waited && matches!(slot.phase, Phase::Serving { .. } | Phase::Lingering { .. }) {
                 self.stats.queued_then_served = self.stats.queued_then_served.saturating_add(1);
             }
-            serving = self.serving();
+            serving = self.serving(sockets);
         }
         for i in 0..self.in_use {
             let Some(Phase::Queued { since }) = self.phase(i) else {
@@ -403,41 +422,45 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         }
     }
 
-    /// Make sure a socket listens, if any may: re-arm sockets that are off,
-    /// or take one back, in this order: a closing socket with nothing
-    /// unacknowledged left, the oldest half-open handshake, a closing
-    /// socket with only our FIN unacknowledged. Never a connection being
-    /// served or waiting for a place, never one with answer bytes the peer
-    /// has not acknowledged. When nothing can be taken back, the oldest
-    /// waiting connection gets its answer now, so its socket comes free
-    /// once the peer acknowledges it. Returns the first listening socket.
-    fn ensure_listening(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<usize> {
-        if !self.may_listen() {
-            for slot in self.slots.iter_mut().take(self.in_use) {
-                if slot.phase == Phase::Listening {
-                    slot.disarm(sockets.get_mut::<tcp::Socket>(slot.handle));
-                }
-            }
-            return None;
-        }
+    /// Make every free socket listen (or none, when no socket may listen
+    /// now) and return the first one that listens.
+    fn listener(&mut self, sockets: &mut SocketSet<'a>) -> Option<usize> {
+        let may_listen = self.may_listen(sockets);
         let port = self.config.port;
         let mut first = None;
-        let mut best: Option<(Reclaim, Instant, usize)> = None;
         for (i, slot) in self.slots.iter_mut().enumerate().take(self.in_use) {
             let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
-            if slot.phase == Phase::Off {
-                slot.arm(socket, port);
+            match slot.phase {
+                Phase::Off if may_listen => slot.arm(socket, port),
+                Phase::Listening if !may_listen => slot.disarm(socket),
+                _ => {}
             }
-            if slot.phase == Phase::Listening && socket.state() == State::Listen {
-                first = first.or(Some(i));
-            } else if let Some((rank, at)) = slot.reclaim_rank(socket) {
+            if first.is_none() && slot.phase == Phase::Listening && socket.state() == State::Listen
+            {
+                first = Some(i);
+            }
+        }
+        first
+    }
+
+    /// A SYN arrived and no socket listens: take one back for it, in this
+    /// order: a closing socket with nothing unacknowledged left, the oldest
+    /// half-open handshake, a closing socket with only our FIN
+    /// unacknowledged. Never a connection being served or waiting for a
+    /// place, never one with answer bytes the peer has not acknowledged,
+    /// never a handshake begun in this poll. When nothing can be taken
+    /// back, the SYN is refused (reset) by the stack, and the oldest
+    /// waiting connection gets its answer now, so that its socket comes
+    /// free once the peer acknowledges it. Returns the socket that listens.
+    fn reclaim_listener(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<usize> {
+        let mut best: Option<(Reclaim, Instant, usize)> = None;
+        for (i, slot) in self.slots.iter().enumerate().take(self.in_use) {
+            let socket = sockets.get::<tcp::Socket>(slot.handle);
+            if let Some((rank, at)) = slot.reclaim_rank(socket, now) {
                 if best.is_none_or(|b| (rank, at) < (b.0, b.1)) {
                     best = Some((rank, at, i));
                 }
             }
-        }
-        if first.is_some() {
-            return first;
         }
         let Some((rank, _, i)) = best else {
             if let Some(i) = self.oldest_queued() {
@@ -452,18 +475,21 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         };
         *counter = counter.saturating_add(1);
         log::debug!("slot {}: reclaimed ({:?}) to listen", i, rank);
-        slot.arm(sockets.get_mut::<tcp::Socket>(slot.handle), port);
+        slot.arm(
+            sockets.get_mut::<tcp::Socket>(slot.handle),
+            self.config.port,
+        );
         (slot.phase == Phase::Listening).then_some(i)
     }
 
     /// Whether sockets should listen now: not while shutting down, and
     /// with the reset policy and no queue wait, not while every place is
     /// taken (the SYN is then refused by the stack).
-    fn may_listen(&self) -> bool {
+    fn may_listen(&self, sockets: &SocketSet<'a>) -> bool {
         !self.shutting_down
             && (self.config.when_full == FullPolicy::Busy
                 || self.config.queue_wait > Duration::ZERO
-                || self.serving() < self.clients)
+                || self.serving(sockets) < self.clients)
     }
 
     /// Socket `i` (watched as the first listening one) left LISTEN. If it
@@ -516,10 +542,10 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     }
 
     /// Connections holding a client place.
-    fn serving(&self) -> usize {
+    fn serving(&self, sockets: &SocketSet<'a>) -> usize {
         self.slots
             .iter()
-            .filter(|s| matches!(s.phase, Phase::Serving { .. }))
+            .filter(|s| holds_place(s.phase, sockets.get::<tcp::Socket>(s.handle)))
             .count()
     }
 
