@@ -1,9 +1,28 @@
-//! Getting an IPv4 address on a board: DHCPv4, with a static fallback.
+//! Getting an IPv4 address on a board: DHCPv4, with a static fallback,
+//! that follows the link. Enabled by the `dhcpv4` feature.
 //!
-//! A board asks for a lease at start; if none comes within a timeout it
-//! takes its static address and stops asking (a late lease would move the
-//! server from under its clients). A lease that is later lost takes the
-//! address away until a new one comes. Enabled by the `dhcpv4` feature.
+//! A board's PHY reports its link some seconds after reset, and a cable
+//! can be pulled and put back at any time, so everything here counts from
+//! the link, which the caller reports on every [`Addressing::poll`]:
+//!
+//! - **Link up**: the DHCP socket starts afresh ([`dhcpv4::Socket::reset`]:
+//!   a discover goes out at once) and the fallback timer starts. A lease
+//!   gives the interface its address ([`Change::Leased`]); without one for
+//!   `timeout`, the static address is used ([`Change::Fallback`]).
+//! - **Link down**: the DHCP socket is reset and the IPv4 address (leased
+//!   or static) and the default IPv4 route are removed ([`Change::Lost`]):
+//!   the next link may lead to another network. Up again, it starts over.
+//! - **After the fallback, DHCP keeps asking** (a discover every 10 s, as
+//!   smoltcp retries), and a lease that comes later replaces the static
+//!   address. A DHCP server that starts after the board (a router powered
+//!   up with it) would otherwise leave it, until the next link change, at
+//!   an address that the network may not route; clients connected to the
+//!   static address lose their connections when the lease comes.
+//! - **A lost lease** (expired, or refused on renewal) removes the leased
+//!   address and starts the fallback timer again.
+//!
+//! Only IPv4 addresses are touched: IPv6 addresses (static or link-local)
+//! stay through every change of lease and link.
 
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::socket::dhcpv4;
@@ -19,77 +38,142 @@ pub enum Change {
     Leased(Ipv4Cidr),
     /// No lease came in time: the interface got the static address.
     Fallback(Ipv4Cidr),
-    /// The lease was lost: the interface has no IPv4 address now.
+    /// The lease was lost or the link went down: the interface has no IPv4
+    /// address now.
     Lost,
 }
 
-/// DHCPv4 with a static fallback; see the [module docs](self).
+/// Where addressing stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// The link is down (or not yet reported up): no IPv4 address.
+    LinkDown,
+    /// The link is up, no address yet: asking for a lease, and falling
+    /// back to the static address at `deadline`.
+    Asking {
+        /// When the static address is taken without a lease.
+        deadline: Instant,
+    },
+    /// A lease gave the interface this address.
+    Leased(Ipv4Cidr),
+    /// The static address is in use; DHCP is still asking.
+    Fallback,
+}
+
+/// DHCPv4 with a static fallback, following the link; see the
+/// [module docs](self).
 #[derive(Debug)]
 pub struct Addressing {
-    dhcp: Option<SocketHandle>,
-    deadline: Instant,
+    dhcp: SocketHandle,
+    timeout: Duration,
     fallback: Ipv4Cidr,
     gateway: Option<Ipv4Address>,
+    link_up: bool,
+    state: State,
 }
 
 impl Addressing {
-    /// Start asking for a lease: adds a DHCP socket to `sockets` (add it
-    /// before the server's sockets). Without a lease by `now + timeout`,
-    /// `fallback` (with `gateway`, if any) is used.
+    /// Adds a DHCP socket to `sockets` (add it before the server's
+    /// sockets). Nothing is asked until [`Addressing::poll`] reports the
+    /// link up; from then on, without a lease within `timeout`, `fallback`
+    /// (with `gateway`, if any) is used.
     pub fn new(
         sockets: &mut SocketSet<'_>,
-        now: Instant,
         timeout: Duration,
         fallback: Ipv4Cidr,
         gateway: Option<Ipv4Address>,
     ) -> Self {
         Addressing {
-            dhcp: Some(sockets.add(dhcpv4::Socket::new())),
-            deadline: now + timeout,
+            dhcp: sockets.add(dhcpv4::Socket::new()),
+            timeout,
             fallback,
             gateway,
+            link_up: false,
+            state: State::LinkDown,
         }
     }
 
-    /// Apply what the DHCP socket has learnt, or fall back. Call after each
+    /// Where addressing stands.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Follow the link (`link_up`: as the driver reports it now; a driver
+    /// that cannot tell passes `true`), apply
+    /// what the DHCP socket has learnt, or fall back. Call after each
     /// interface poll. Returns what changed and when this needs a call
-    /// again (the fallback deadline while waiting for a first lease).
+    /// again: now, after a link change (the reset DHCP socket wants to
+    /// send); the fallback deadline while asking; `None` otherwise (the
+    /// DHCP socket's own timers are in the interface's poll delay).
     pub fn poll(
         &mut self,
         now: Instant,
+        link_up: bool,
         iface: &mut Interface,
         sockets: &mut SocketSet<'_>,
     ) -> (Change, Option<Instant>) {
-        let Some(handle) = self.dhcp else {
-            return (Change::None, None);
-        };
-        let change = match sockets.get_mut::<dhcpv4::Socket>(handle).poll() {
+        let socket = sockets.get_mut::<dhcpv4::Socket>(self.dhcp);
+        let mut change = Change::None;
+        let mut wake = None;
+        if link_up != self.link_up {
+            self.link_up = link_up;
+            socket.reset();
+            wake = Some(now);
+            if link_up {
+                log::info!("link up: asking for a DHCP lease");
+                self.state = State::Asking {
+                    deadline: now + self.timeout,
+                };
+            } else {
+                if self.has_address() {
+                    log::warn!("link down: IPv4 address removed");
+                    remove_address(iface);
+                    change = Change::Lost;
+                }
+                self.state = State::LinkDown;
+            }
+        }
+
+        match socket.poll() {
+            // Not while the link is down (it is reset when the link comes
+            // up again).
+            Some(dhcpv4::Event::Configured(_)) if !link_up => {}
             Some(dhcpv4::Event::Configured(lease)) => {
                 log::info!("DHCP lease {}", lease.address);
                 set_address(iface, lease.address, lease.router);
-                Change::Leased(lease.address)
+                self.state = State::Leased(lease.address);
+                change = Change::Leased(lease.address);
             }
-            // The socket also reports this once at start, holding nothing.
-            Some(dhcpv4::Event::Deconfigured) if iface.ipv4_addr().is_none() => Change::None,
+            // The socket also reports this at start and after a reset of a
+            // lease already removed with the link: nothing to take away.
             Some(dhcpv4::Event::Deconfigured) => {
-                log::warn!("DHCP lease lost");
-                iface.update_ip_addrs(|addrs| addrs.clear());
-                iface.routes_mut().remove_default_ipv4_route();
-                Change::Lost
+                if let State::Leased(_) = self.state {
+                    log::warn!("DHCP lease lost");
+                    remove_address(iface);
+                    self.state = State::Asking {
+                        deadline: now + self.timeout,
+                    };
+                    change = Change::Lost;
+                }
             }
-            None => Change::None,
-        };
-        if change != Change::None || iface.ipv4_addr().is_some() {
-            return (change, None);
+            None => {}
         }
-        if now >= self.deadline {
-            sockets.remove(handle);
-            self.dhcp = None;
-            log::warn!("no DHCP lease in time, using {}", self.fallback);
-            set_address(iface, self.fallback, self.gateway);
-            return (Change::Fallback(self.fallback), None);
+
+        if let State::Asking { deadline } = self.state {
+            if now >= deadline {
+                log::warn!("no DHCP lease in time, using {}", self.fallback);
+                set_address(iface, self.fallback, self.gateway);
+                self.state = State::Fallback;
+                change = Change::Fallback(self.fallback);
+            } else {
+                wake = Some(wake.map_or(deadline, |at: Instant| at.min(deadline)));
+            }
         }
-        (Change::None, Some(self.deadline))
+        (change, wake)
+    }
+
+    fn has_address(&self) -> bool {
+        matches!(self.state, State::Leased(_) | State::Fallback)
     }
 }
 
@@ -112,4 +196,11 @@ fn set_address(iface: &mut Interface, cidr: Ipv4Cidr, gateway: Option<Ipv4Addres
             iface.routes_mut().remove_default_ipv4_route();
         }
     }
+}
+
+/// Take every IPv4 address and the default IPv4 route off `iface`; IPv6
+/// addresses stay.
+fn remove_address(iface: &mut Interface) {
+    iface.update_ip_addrs(|addrs| addrs.retain(|a| !matches!(a, IpCidr::Ipv4(_))));
+    iface.routes_mut().remove_default_ipv4_route();
 }

@@ -48,6 +48,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p multiserve --no-deps --all-features
 step "the core builds for a microcontroller (no_std, no allocator)"
 cargo build -p multiserve --target thumbv7m-none-eabi
 cargo build -p multiserve --target thumbv7m-none-eabi --no-default-features --features ipv4
+cargo build -p multiserve --target thumbv7m-none-eabi --features embassy-net-driver
 
 step "the boards build (release), with their sizes"
 bash firmware/build-all.sh

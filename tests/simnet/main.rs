@@ -9,6 +9,8 @@ mod wire;
 mod addressing;
 mod admission;
 mod bench;
+#[cfg(feature = "embassy-net-driver")]
+mod driver;
 mod exchange;
 mod faults;
 mod garbage;

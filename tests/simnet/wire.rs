@@ -51,6 +51,11 @@ impl InFlight {
         self.to_server.borrow().len() + self.to_client.borrow().len()
     }
 
+    /// Frames on their way to the server.
+    pub fn to_server(&self) -> usize {
+        self.to_server.borrow().len()
+    }
+
     /// Let `filter` decide the fate of every frame from now on.
     pub fn set_filter(&self, filter: impl FnMut(Dir, &[u8]) -> bool + 'static) {
         *self.filter.borrow_mut() = Some(Box::new(filter));

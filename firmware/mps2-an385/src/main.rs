@@ -6,9 +6,10 @@
 //! * Logging: `log` over semihosting ([`logger`]). Panics print their
 //!   location and message, then end the emulation with a failure status
 //!   (semihosting `SYS_EXIT`); see [`logger`].
-//! * Address: DHCPv4; without a lease after [`DHCP_TIMEOUT`] the static
-//!   fallback 10.0.2.15/24 via 10.0.2.2 (QEMU's user network). Once an
-//!   address is configured one line `serving on IP:PORT` is logged.
+//! * Address: DHCPv4 from link-up on; without a lease [`DHCP_TIMEOUT`]
+//!   after link-up the static fallback 10.0.2.15/24 via 10.0.2.2 (QEMU's
+//!   user network). Once an address is configured one line
+//!   `serving on IP:PORT` is logged.
 //! * Service: [`multiserve::Reverse`] on line framing, port 7000, a pool of
 //!   [`CLIENTS`] clients at once, in a pool of [`POOL`] sockets (the spare
 //!   ones listen while others close or sit half-open, and answer "busy").
@@ -126,7 +127,6 @@ fn main() -> ! {
     // DHCP first: the server wants its pool last.
     let mut addressing = Addressing::new(
         &mut sockets,
-        clock::now(),
         DHCP_TIMEOUT,
         STATIC_ADDRESS,
         Some(STATIC_GATEWAY),
@@ -158,15 +158,23 @@ fn main() -> ! {
 
     let mut announced = false;
     let mut nic_errors = (0, 0);
+    // The PHY interrupts once auto-negotiation is done; until then, down.
+    let mut link_up = false;
     loop {
         let now = clock::now();
         match nic.service() {
-            Ok(Some(link)) if link.up => info!(
-                "link up, {} Mbit/s {} duplex",
-                if link.mbps_100 { 100 } else { 10 },
-                if link.full_duplex { "full" } else { "half" }
-            ),
-            Ok(Some(_)) => warn!("link down"),
+            Ok(Some(link)) => {
+                link_up = link.up;
+                if link.up {
+                    info!(
+                        "link up, {} Mbit/s {} duplex",
+                        if link.mbps_100 { 100 } else { 10 },
+                        if link.full_duplex { "full" } else { "half" }
+                    )
+                } else {
+                    warn!("link down")
+                }
+            }
             Ok(None) => {}
             Err(e) => warn!("LAN9118: {:?}", e),
         }
@@ -178,7 +186,7 @@ fn main() -> ! {
             warn!("LAN9118: {:?}", stats);
         }
 
-        let (change, wake) = addressing.poll(now, &mut iface, &mut sockets);
+        let (change, wake) = addressing.poll(now, link_up, &mut iface, &mut sockets);
         if let Change::Leased(address) | Change::Fallback(address) = change {
             announce(address, &mut announced);
             // The address changed what the stack may send: poll again.

@@ -11,8 +11,9 @@
 //! * Panics print `panic: <location>: <message>` over RTT, wait about 100 ms
 //!   for the probe to read it, and reset the board: an unattended server
 //!   comes back by itself.
-//! * Address: DHCPv4; without a lease after [`DHCP_TIMEOUT`] the static
-//!   fallback 192.168.69.1/24. Once an address is configured, one line
+//! * Address: DHCPv4 from link-up on (the PHY takes 2-3 s after reset);
+//!   without a lease [`DHCP_TIMEOUT`] after link-up the static fallback
+//!   192.168.69.1/24. Once an address is configured, one line
 //!   `serving on IP:PORT` is logged.
 //! * Service: [`multiserve::Reverse`] on line framing, port 7000, a pool of
 //!   [`CLIENTS`] clients at once, in a pool of [`POOL`] sockets (the spare
@@ -201,13 +202,7 @@ fn main() -> ! {
     let memory = BUFFERS.take();
     let mut sockets = SocketSet::new(&mut SOCKET_STORAGE.take()[..]);
     // DHCP first: the server wants its pool last.
-    let mut addressing = Addressing::new(
-        &mut sockets,
-        clock::now(),
-        DHCP_TIMEOUT,
-        STATIC_ADDRESS,
-        None,
-    );
+    let mut addressing = Addressing::new(&mut sockets, DHCP_TIMEOUT, STATIC_ADDRESS, None);
 
     let service = Reverse::new(Framing::Line, MAX_LINE);
     let resources = Resources {
@@ -266,7 +261,7 @@ fn main() -> ! {
             warn!("Ethernet: {:?}", stats);
         }
 
-        let (change, wake) = addressing.poll(now, &mut iface, &mut sockets);
+        let (change, wake) = addressing.poll(now, link.is_some(), &mut iface, &mut sockets);
         if let Change::Leased(address) | Change::Fallback(address) = change {
             announce(address, &mut announced);
             // The address changed what the stack may send: poll again.
