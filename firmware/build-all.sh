@@ -31,6 +31,17 @@ if ! command -v arm-none-eabi-size >/dev/null; then
     fi
 fi
 
+if [ "${FIRMWARE_SKIP_LINT:-0}" != 1 ]; then
+    # The shared board library is a path dependency of every board, which
+    # cargo does not lint there: lint it by itself, for each kind of target.
+    echo "== board (shared library)"
+    (
+        cd "$here/board"
+        cargo fmt --check
+        cargo clippy --locked --target thumbv7m-none-eabi --features cortex-m -- -D warnings
+    )
+fi
+
 sizes=()
 for entry in "${boards[@]}"; do
     board=${entry% *}

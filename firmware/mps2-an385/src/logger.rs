@@ -52,10 +52,7 @@ pub fn init(level: LevelFilter) {
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
     cortex_m::interrupt::disable();
-    match info.location() {
-        Some(location) => hprintln!("panic: {}: {}", location, info.message()),
-        None => hprintln!("panic: {}", info.message()),
-    }
+    hprintln!("{}", multiserve_board::PanicLine(info));
     exit_failure()
 }
 
