@@ -5,7 +5,8 @@
 //!   sized from the service the boards run.
 //! - [`serve`]: the server, DHCPv4 with a static fallback, and the main
 //!   loop that polls them and sleeps until the earliest deadline.
-//! - [`fatal`]: the `panic: …` line and halting after a fatal set-up error.
+//! - [`output`]: the lines a board prints (log records, the panic line)
+//!   and halting after a fatal set-up error.
 //! - [`systick`] (feature `cortex-m`): a 1 kHz clock from SysTick and a
 //!   `wfi` sleep that cannot miss an interrupt.
 //!
@@ -18,13 +19,13 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
-pub mod fatal;
 pub mod memory;
+pub mod output;
 pub mod serve;
 #[cfg(feature = "cortex-m")]
 pub mod systick;
 
-pub use fatal::{halt, PanicLine};
+pub use output::{halt, PanicLine, RecordLine};
 pub use serve::{serve, Board, Error, Link};
 
 use multiserve::Framing;
