@@ -46,9 +46,11 @@ use virtio_drivers::transport::{DeviceType, Transport};
 use virtio_drivers::{BufferDirection, Hal, PhysAddr, PAGE_SIZE};
 
 /// Pages of the DMA arena: two per virtqueue (descriptors and available
-/// ring; used ring) for the NIC's two queues and the entropy source's one,
-/// and two to spare.
-const ARENA_PAGES: usize = 8;
+/// ring in one, used ring in the other; or both in two pages with the
+/// legacy layout) for the NIC's two queues and the entropy source's one.
+/// The NIC is set up first; should the entropy source find the arena
+/// empty, the seed falls back to the clock.
+const ARENA_PAGES: usize = 6;
 
 #[repr(C, align(4096))]
 struct Arena(UnsafeCell<[u8; ARENA_PAGES * PAGE_SIZE]>);
