@@ -2,17 +2,18 @@
 
 use smoltcp::time::Duration;
 
-/// What a client gets when every pool slot is taken.
+/// What a client gets when every client place is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FullPolicy {
-    /// One extra socket, placed after the pool, takes the connection, sends
+    /// Its connection is accepted by a spare socket, which sends
     /// `busy: all N slots are in use, try again later\n` and closes. The
-    /// client learns at once why it is not served. While that socket is busy
-    /// with one refused client, a further one gets a reset.
+    /// client learns why it is not served.
     #[default]
     Busy,
-    /// No socket listens, so smoltcp answers the SYN with a reset: the client
-    /// sees "connection refused" at once. This is smoltcp's own behaviour.
+    /// Its connection is refused with a reset. With
+    /// [`Config::queue_wait`] zero no socket listens while every place is
+    /// taken, so the SYN itself is answered with a reset (smoltcp's own
+    /// behaviour): the client sees "connection refused" at once.
     Reset,
 }
 
@@ -22,11 +23,26 @@ pub enum FullPolicy {
 pub struct Config {
     /// The TCP port every pool socket listens on. Must not be 0.
     pub port: u16,
-    /// How many pool slots listen; `None` means the whole pool. Must be
-    /// between 1 and the pool size `N`.
+    /// The capacity: how many clients are served at once. `None`: the
+    /// pool size `N` less the spare sockets (`N - N / 3` when `spare` is
+    /// `None` too). At least 1; `clients + spare` must not exceed `N`.
     pub clients: Option<usize>,
-    /// What a client gets when all listening slots are taken.
+    /// Sockets beyond the capacity. They keep a socket listening while
+    /// others finish their closing handshake or sit half-open, and give
+    /// the full-server answer. `None`: half the capacity (rounded up),
+    /// as far as the pool has room (`N / 3` when `clients` is `None`).
+    /// Pool sockets beyond `clients + spare` are never used.
+    pub spare: Option<usize>,
+    /// What a client gets when every client place is taken.
     pub when_full: FullPolicy,
+    /// How long a connection whose handshake finished while every place
+    /// was taken waits for one before it gets the full-server answer. A
+    /// client that closed and connects again at once holds its old place
+    /// until its FIN arrives; when that FIN was lost, the client's TCP
+    /// resends it after 200 ms, then 400 ms, 800 ms, 1.6 s. Zero answers at
+    /// once. A waiting connection is answered early when its socket is
+    /// the last one that could listen.
+    pub queue_wait: Duration,
     /// A connection on which nothing moves (no byte received and answered,
     /// no byte of its answers taken by the peer) for this long is closed.
     /// `None` keeps idle connections forever, which lets a vanished peer
@@ -50,19 +66,37 @@ pub struct Config {
 }
 
 impl Config {
-    /// The defaults, as a `const`: port 7000, the whole pool, busy answer,
-    /// 300 s idle timeout, 60 s keep-alive, 10 s handshake and 5 s close
-    /// bounds, 1 ms ACK delay.
+    /// The defaults, as a `const`: port 7000, two thirds of the pool as
+    /// clients and a third as spare sockets, busy answer after at most 2 s
+    /// of waiting, 300 s idle timeout, 60 s keep-alive, 10 s handshake and
+    /// 5 s close bounds, 1 ms ACK delay.
     pub const DEFAULT: Config = Config {
         port: 7000,
         clients: None,
+        spare: None,
         when_full: FullPolicy::Busy,
+        queue_wait: Duration::from_secs(2),
         idle_timeout: Some(Duration::from_secs(300)),
         keep_alive: Some(Duration::from_secs(60)),
         handshake_timeout: Duration::from_secs(10),
         close_timeout: Duration::from_secs(5),
         ack_delay: Some(Duration::from_millis(1)),
     };
+}
+
+impl Config {
+    /// How a pool of `pool` sockets is split into `(clients, spare)`, or
+    /// `None` when this configuration does not fit it. The one place that
+    /// applies the defaults of [`Config::clients`] and [`Config::spare`].
+    pub fn split(&self, pool: usize) -> Option<(usize, usize)> {
+        let (clients, spare) = match (self.clients, self.spare) {
+            (Some(c), Some(s)) => (c, s),
+            (Some(c), None) => (c, c.div_ceil(2).min(pool.saturating_sub(c))),
+            (None, Some(s)) => (pool.checked_sub(s)?, s),
+            (None, None) => (pool - pool / 3, pool / 3),
+        };
+        (clients >= 1 && clients.checked_add(spare)? <= pool).then_some((clients, spare))
+    }
 }
 
 impl Default for Config {

@@ -1,14 +1,25 @@
-//! The state machine of one pool slot: one socket, one client at a time.
+//! The state machine of one pool socket: one connection at a time, in one
+//! of seven phases.
+//!
+//! A socket's phase says what the server does with it, and whether its
+//! connection holds one of the server's client places (only `Serving`
+//! does). The sockets of a pool are alike: which of them listens, serves
+//! or lingers changes from one connection to the next.
 //!
 //! ```text
-//!            listen()                 SYN            handshake done
-//!   Off ─────────────► Listening ─────────► Handshake ───────────► Serving
-//!                        ▲   ▲  handshake_timeout │                  │
-//!                        │   └────────────────────┘ (dropped,        │ peer FIN and all answered,
-//!                        │                           listen again)   │ idle timeout, service close
-//!                        │                                           ▼
-//!                        └───── socket closed ◄──────────────── Closing ──► abort after close_timeout
-//!                        └───── peer reset (from Serving) ◄──────────┘
+//!                 SYN              handshake done            a place is free
+//!   Listening ──────────► HalfOpen ───────────────► Queued ─────────────────► Serving
+//!     ▲  ▲  ▲               │  timeout, reset,        │ wait over, or            │ peer FIN and all answered,
+//!     │  │  │               │  duplicate, reclaimed   │ socket needed            │ idle timeout, service close
+//!     │  │  └───────────────┘                         ▼                          ▼
+//!     │  │                                          Busy ──────────┐        Lingering
+//!     │  │    closed, or reclaimed once nothing      (full-server   │            │
+//!     │  └─── unacknowledged but a FIN is left ◄────  answer sent)  └───────────►│
+//!     │                                                                         │
+//!     └────────── peer reset (from Serving, Queued) · abort after close_timeout ┘
+//!
+//!   Off: not listening (beyond the sockets in use, shutting down, or the
+//!   reset policy with every place taken); armed again into Listening.
 //! ```
 //!
 //! A slot owns no buffers: the socket's buffers are the caller's, and the
@@ -24,35 +35,133 @@ use crate::config::Config;
 use crate::service::{Output, Service};
 use crate::stats::Stats;
 
-/// Where a slot is in its life; see the [module docs](self).
+/// Where a pool socket is in its life; see the [module docs](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    /// The socket is closed and does not listen: the slot is beyond the
-    /// configured number of clients, or the server is shutting down.
+    /// The socket is closed and does not listen.
     Off,
     /// The socket listens for a SYN.
     Listening,
-    /// A SYN arrived at `since`; the handshake has not finished.
-    Handshake {
+    /// A SYN arrived at `since`; the handshake has not finished
+    /// (SYN-RECEIVED). Holds no client place.
+    HalfOpen {
         /// When the SYN was first seen.
         since: Instant,
     },
-    /// A client is connected and being served.
+    /// The handshake finished at `since` while every client place was
+    /// taken: the connection waits for one, at most
+    /// [`Config::queue_wait`], then gets the full-server answer.
+    Queued {
+        /// When the handshake finished.
+        since: Instant,
+    },
+    /// A client is connected and being served: it holds a client place.
     Serving {
         /// The client's address and port.
         remote: IpEndpoint,
         /// Last time a byte was consumed or an answer byte acknowledged.
         last_activity: Instant,
-        /// Bytes in the transmit buffer after the last exchange, to notice
-        /// the peer taking some of them.
-        unacked: usize,
+        /// The socket as the last exchange left it.
+        seen: Seen,
     },
-    /// This side closed (FIN sent or queued); waiting for the socket to
-    /// finish the closing handshake.
-    Closing {
+    /// The full-server answer (the busy line, or a reset) was given; the
+    /// socket finishes closing. Holds no client place.
+    Busy {
         /// When to give up and abort with a reset.
         deadline: Instant,
     },
+    /// The server is done with the connection (FIN sent or queued) and
+    /// waits for the closing handshake to end. Holds no client place.
+    Lingering {
+        /// When to give up and abort with a reset.
+        deadline: Instant,
+    },
+}
+
+/// What a socket is doing, in one word: [`Phase`] without its data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// [`Phase::Off`].
+    Off,
+    /// [`Phase::Listening`].
+    Listening,
+    /// [`Phase::HalfOpen`].
+    HalfOpen,
+    /// [`Phase::Queued`].
+    Queued,
+    /// [`Phase::Serving`].
+    Serving,
+    /// [`Phase::Busy`].
+    Busy,
+    /// [`Phase::Lingering`].
+    Lingering,
+}
+
+impl Role {
+    /// The role as a word: `off`, `listening`, `half-open`, `queued`,
+    /// `serving`, `busy`, `lingering`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Off => "off",
+            Role::Listening => "listening",
+            Role::HalfOpen => "half-open",
+            Role::Queued => "queued",
+            Role::Serving => "serving",
+            Role::Busy => "busy",
+            Role::Lingering => "lingering",
+        }
+    }
+}
+
+impl Phase {
+    /// The phase's [`Role`].
+    pub fn role(&self) -> Role {
+        match self {
+            Phase::Off => Role::Off,
+            Phase::Listening => Role::Listening,
+            Phase::HalfOpen { .. } => Role::HalfOpen,
+            Phase::Queued { .. } => Role::Queued,
+            Phase::Serving { .. } => Role::Serving,
+            Phase::Busy { .. } => Role::Busy,
+            Phase::Lingering { .. } => Role::Lingering,
+        }
+    }
+}
+
+/// A served socket's queues as the last exchange left them. While they
+/// are unchanged there is nothing new to offer the service (it made no
+/// progress on exactly this input and room), so the exchange is skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Seen {
+    /// Bytes received and not yet consumed (saturating at `u32::MAX`).
+    pub recv_queue: u32,
+    /// Answer bytes queued and not yet acknowledged by the peer
+    /// (saturating at `u32::MAX`).
+    pub send_queue: u32,
+    /// Whether the peer had closed its side (CLOSE-WAIT).
+    pub peer_closed: bool,
+}
+
+/// Whether a socket in `phase` holds a client place: it is served, and not
+/// done (the peer's FIN is in and every request consumed, so answered: the
+/// next walk closes it). The one rule for counting against the capacity.
+pub(crate) fn holds_place(phase: Phase, socket: &Socket<'_>) -> bool {
+    matches!(phase, Phase::Serving { .. })
+        && !(socket.state() == State::CloseWait && socket.recv_queue() == 0)
+}
+
+impl Seen {
+    fn of(socket: &Socket<'_>) -> Seen {
+        Seen {
+            recv_queue: saturate(socket.recv_queue()),
+            send_queue: saturate(socket.send_queue()),
+            peer_closed: socket.state() == State::CloseWait,
+        }
+    }
+}
+
+fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Why a served connection ended.
@@ -90,7 +199,7 @@ pub(crate) struct Shared<'b, S: Service> {
     pub shutting_down: bool,
 }
 
-/// One pool slot: its phase and its service session.
+/// One pool socket's server-side state: its phase and its service session.
 #[derive(Debug)]
 pub struct Slot<T> {
     pub(crate) handle: SocketHandle,
@@ -99,12 +208,17 @@ pub struct Slot<T> {
     pub(crate) session: T,
 }
 
-/// What a listening slot saw in one step.
-pub(crate) enum Arrival {
-    /// No client yet; call again by this time, if any (handshake timer).
-    Waiting(Option<Instant>),
-    /// A client completed its handshake.
-    Connected(IpEndpoint),
+/// What a closing socket would cost to take back for listening now, if
+/// anything: the rank in the reclaim order, lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Reclaim {
+    /// Closing with nothing unacknowledged left (FIN-WAIT-2, TIME-WAIT).
+    Finished,
+    /// A handshake that has not finished (SYN-RECEIVED).
+    HalfOpen,
+    /// Closing with only our FIN unacknowledged (FIN-WAIT-1, CLOSING,
+    /// LAST-ACK with an empty transmit queue).
+    FinOnly,
 }
 
 impl<T> Slot<T> {
@@ -125,24 +239,57 @@ impl<T> Slot<T> {
         }
     }
 
-    /// Listening, or in a handshake: see whether a client has arrived,
-    /// drop a handshake that outlived its timeout, re-arm after a failed
-    /// one.
+    /// Stop listening (a half-open peer is sent a reset).
+    pub(crate) fn disarm(&mut self, socket: &mut Socket<'_>) {
+        if matches!(self.phase, Phase::Listening | Phase::HalfOpen { .. }) {
+            socket.abort();
+            self.phase = Phase::Off;
+        }
+    }
+
+    /// Whether (and how cheaply) this socket can be taken back to listen
+    /// at `now`. Never a connection that holds or waits for a client place,
+    /// never one with answer bytes the peer has not acknowledged, and never
+    /// a handshake begun at `now`: its SYN-ACK has not even gone out, so
+    /// dropping it for a later SYN gains nothing.
+    pub(crate) fn reclaim_rank(
+        &self,
+        socket: &Socket<'_>,
+        now: Instant,
+    ) -> Option<(Reclaim, Instant)> {
+        match self.phase {
+            Phase::HalfOpen { since } if since < now && socket.state() == State::SynReceived => {
+                Some((Reclaim::HalfOpen, since))
+            }
+            Phase::Busy { deadline } | Phase::Lingering { deadline } => match socket.state() {
+                State::FinWait2 | State::TimeWait => Some((Reclaim::Finished, deadline)),
+                State::FinWait1 | State::Closing | State::LastAck if socket.send_queue() == 0 => {
+                    Some((Reclaim::FinOnly, deadline))
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Listening, or in a handshake: see whether the handshake finished,
+    /// drop one that outlived its timeout, re-arm after a failed one.
+    /// Returns when the handshake timer runs out, if one is running.
     pub(crate) fn await_client(
         &mut self,
         socket: &mut Socket<'_>,
         now: Instant,
         config: &Config,
         stats: &mut Stats,
-    ) -> Arrival {
+    ) -> Option<Instant> {
         match socket.state() {
             State::Listen => {
                 self.phase = Phase::Listening;
-                Arrival::Waiting(None)
+                None
             }
             State::SynReceived => {
                 let since = match self.phase {
-                    Phase::Handshake { since } => since,
+                    Phase::HalfOpen { since } => since,
                     _ => now,
                 };
                 let deadline = since + config.handshake_timeout;
@@ -150,28 +297,25 @@ impl<T> Slot<T> {
                     log::debug!("slot {}: handshake timed out, listening again", self.index);
                     stats.half_open_dropped = stats.half_open_dropped.saturating_add(1);
                     self.arm(socket, config.port);
-                    return Arrival::Waiting(None);
+                    return None;
                 }
-                self.phase = Phase::Handshake { since };
-                Arrival::Waiting(Some(deadline))
+                self.phase = Phase::HalfOpen { since };
+                Some(deadline)
             }
-            State::Established | State::CloseWait => match socket.remote_endpoint() {
-                Some(remote) => Arrival::Connected(remote),
-                None => {
-                    self.arm(socket, config.port);
-                    Arrival::Waiting(None)
-                }
-            },
+            State::Established | State::CloseWait => {
+                self.phase = Phase::Queued { since: now };
+                None
+            }
             _ => {
                 // The handshake failed (reset, or the stack gave up).
                 self.arm(socket, config.port);
-                Arrival::Waiting(None)
+                None
             }
         }
     }
 
-    /// Closing: once the socket is closed, listen again (or stay off while
-    /// shutting down); past `deadline`, abort with a reset.
+    /// Busy or lingering: once the socket is closed, listen again (or stay
+    /// off while shutting down); past `deadline`, abort with a reset.
     pub(crate) fn finish_close(
         &mut self,
         socket: &mut Socket<'_>,
@@ -199,12 +343,39 @@ impl<T> Slot<T> {
         }
     }
 
-    /// Stop listening (shutdown, or a slot beyond the configured clients).
-    pub(crate) fn disarm(&mut self, socket: &mut Socket<'_>) {
-        if matches!(self.phase, Phase::Listening | Phase::Handshake { .. }) {
-            socket.abort();
-            self.phase = Phase::Off;
+    /// Queued: give the full-server answer. With `busy_line`, send it and
+    /// close; without, refuse with a reset.
+    pub(crate) fn refuse(
+        &mut self,
+        socket: &mut Socket<'_>,
+        busy_line: Option<&[u8]>,
+        now: Instant,
+        config: &Config,
+        stats: &mut Stats,
+    ) -> Instant {
+        let remote = socket.remote_endpoint();
+        match busy_line {
+            Some(line) => {
+                // Fits: every socket's transmit buffer was checked against
+                // the line at start, and nothing else was queued on it.
+                let _ = socket.send_slice(line);
+                socket.close();
+                stats.refused_busy = stats.refused_busy.saturating_add(1);
+                if let Some(remote) = remote {
+                    log::info!("busy: refused {}, all places taken", Peer(remote));
+                }
+            }
+            None => {
+                socket.abort();
+                stats.refused_reset = stats.refused_reset.saturating_add(1);
+                if let Some(remote) = remote {
+                    log::info!("full: reset {}, all places taken", Peer(remote));
+                }
+            }
         }
+        let deadline = now + config.close_timeout;
+        self.phase = Phase::Busy { deadline };
+        deadline
     }
 
     /// The slot's phase.
@@ -223,7 +394,8 @@ impl<T: Default> Slot<T> {
         }
     }
 
-    /// Advance the slot by one poll step. Returns when it next needs a
+    /// Advance the slot by one poll step, except for a queued connection
+    /// (the server decides who gets a place). Returns when it next needs a
     /// step because of its own timers (`None`: only when the network says).
     pub(crate) fn step<S>(
         &mut self,
@@ -234,18 +406,12 @@ impl<T: Default> Slot<T> {
         S: Service<Session = T>,
     {
         match self.phase {
-            Phase::Off => None,
-            Phase::Listening | Phase::Handshake { .. } => {
-                match self.await_client(socket, cx.now, cx.config, cx.stats) {
-                    Arrival::Waiting(next) => next,
-                    Arrival::Connected(remote) => {
-                        self.accept(remote, socket, cx);
-                        self.serve(socket, cx)
-                    }
-                }
+            Phase::Off | Phase::Queued { .. } => None,
+            Phase::Listening | Phase::HalfOpen { .. } => {
+                self.await_client(socket, cx.now, cx.config, cx.stats)
             }
             Phase::Serving { .. } => self.serve(socket, cx),
-            Phase::Closing { deadline } => self.finish_close(
+            Phase::Busy { deadline } | Phase::Lingering { deadline } => self.finish_close(
                 socket,
                 deadline,
                 cx.now,
@@ -256,10 +422,27 @@ impl<T: Default> Slot<T> {
         }
     }
 
-    fn accept<S>(&mut self, remote: IpEndpoint, socket: &mut Socket<'_>, cx: &mut Shared<'_, S>)
+    /// Queued: take a client place and serve at once. A connection the
+    /// peer reset while it waited is dropped, and the socket listens again.
+    pub(crate) fn admit<S>(
+        &mut self,
+        socket: &mut Socket<'_>,
+        cx: &mut Shared<'_, S>,
+    ) -> Option<Instant>
     where
         S: Service<Session = T>,
     {
+        let remote = match (socket.state(), socket.remote_endpoint()) {
+            (State::Established | State::CloseWait, Some(remote)) => remote,
+            _ => {
+                log::debug!(
+                    "slot {}: queued connection gone, listening again",
+                    self.index
+                );
+                self.arm(socket, cx.config.port);
+                return None;
+            }
+        };
         let stats = &mut *cx.stats;
         stats.accepted = stats.accepted.saturating_add(1);
         stats.active = stats.active.saturating_add(1);
@@ -269,8 +452,13 @@ impl<T: Default> Slot<T> {
         self.phase = Phase::Serving {
             remote,
             last_activity: cx.now,
-            unacked: socket.send_queue(),
+            seen: Seen {
+                recv_queue: 0,
+                send_queue: saturate(socket.send_queue()),
+                peer_closed: false,
+            },
         };
+        self.serve(socket, cx)
     }
 
     fn end<S: Service>(&mut self, reason: CloseReason, cx: &mut Shared<'_, S>) {
@@ -286,7 +474,7 @@ impl<T: Default> Slot<T> {
         if let Phase::Serving { remote, .. } = self.phase {
             log::info!("slot {}: {} {}", self.index, Peer(remote), reason.as_str());
         }
-        self.phase = Phase::Closing {
+        self.phase = Phase::Lingering {
             deadline: cx.now + cx.config.close_timeout,
         };
     }
@@ -298,7 +486,7 @@ impl<T: Default> Slot<T> {
         let Phase::Serving {
             remote,
             mut last_activity,
-            unacked,
+            seen,
         } = self.phase
         else {
             return None;
@@ -310,18 +498,23 @@ impl<T: Default> Slot<T> {
             self.arm(socket, cx.config.port);
             return None;
         }
-        let exchange = exchange(socket, &mut self.session, cx);
-        let queued = socket.send_queue();
-        if exchange.moved || queued < unacked {
+        let before = Seen::of(socket);
+        let exchange = if before == seen {
+            Exchange::default()
+        } else {
+            exchange(socket, &mut self.session, cx)
+        };
+        let after = Seen::of(socket);
+        if exchange.moved || after.send_queue < seen.send_queue {
             last_activity = now;
         }
         self.phase = Phase::Serving {
             remote,
             last_activity,
-            unacked: queued,
+            seen: after,
         };
 
-        let peer_done = socket.state() == State::CloseWait && socket.recv_queue() == 0;
+        let peer_done = after.peer_closed && after.recv_queue == 0;
         let idle_deadline = cx.config.idle_timeout.map(|t| last_activity + t);
         let reason = if exchange.close || cx.shutting_down {
             Some(CloseReason::ServerClosed)
@@ -345,6 +538,7 @@ impl<T: Default> Slot<T> {
 }
 
 /// What one exchange on a connection did.
+#[derive(Default)]
 struct Exchange {
     /// Some input was consumed or some output written.
     moved: bool,
@@ -359,10 +553,7 @@ fn exchange<S: Service>(
     session: &mut S::Session,
     cx: &mut Shared<'_, S>,
 ) -> Exchange {
-    let mut result = Exchange {
-        moved: false,
-        close: false,
-    };
+    let mut result = Exchange::default();
     let window = cx.service.input_window();
     loop {
         let queued = socket.recv_queue();

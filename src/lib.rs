@@ -62,6 +62,7 @@ pub mod config;
 pub mod connection;
 pub mod echo;
 pub mod echo_limit;
+mod ingress;
 pub mod line;
 pub mod reverse;
 pub mod server;

@@ -28,23 +28,22 @@
 use core::fmt;
 
 use smoltcp::iface::{Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
-use smoltcp::phy::Device;
+use smoltcp::phy::{Device, RxToken as _};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
 
 use crate::config::{Config, FullPolicy};
-use crate::connection::{Arrival, Peer, Phase, Shared, Slot};
+use crate::connection::{holds_place, Phase, Reclaim, Shared, Slot};
+use crate::ingress::{self, OneFrame};
 use crate::service::Service;
 use crate::stats::Stats;
 
 /// The memory a [`Server`] runs in, all given by the caller.
 pub struct Resources<'a, const N: usize> {
-    /// The pool: one socket per client, each with its own buffers.
+    /// The pool: every socket with its own buffers. The first
+    /// `clients + spare` are used (see [`Config::clients`],
+    /// [`Config::spare`]); each of those needs buffers for one client.
     pub pool: [tcp::Socket<'a>; N],
-    /// The overflow socket that answers "busy" when the pool is full.
-    /// Needed for [`FullPolicy::Busy`], unused for [`FullPolicy::Reset`].
-    /// Its transmit buffer must hold the busy line (80 bytes is enough).
-    pub overflow: Option<tcp::Socket<'a>>,
     /// Scratch for received bytes shown to the service; at least
     /// [`Service::input_window`] bytes.
     pub input: &'a mut [u8],
@@ -58,15 +57,16 @@ pub struct Resources<'a, const N: usize> {
 pub enum Error {
     /// The configured port is 0.
     PortZero,
-    /// `clients` is 0 or larger than the pool.
-    ClientsOutOfRange {
-        /// The configured number of clients.
-        requested: usize,
+    /// The capacity is 0, or capacity and spare sockets do not fit the
+    /// pool.
+    PoolTooSmall {
+        /// The configured capacity (`None`: the default).
+        clients: Option<usize>,
+        /// The configured spare sockets (`None`: the default).
+        spare: Option<usize>,
         /// The pool size `N`.
         pool: usize,
     },
-    /// [`FullPolicy::Busy`] needs an overflow socket.
-    NoOverflowSocket,
     /// A buffer is smaller than the service needs.
     BufferTooSmall {
         /// Which buffer.
@@ -76,9 +76,10 @@ pub enum Error {
         /// The size given, in bytes.
         got: usize,
     },
-    /// The socket set put the overflow socket before a pool socket (it had
-    /// free entries in the middle), so it would take SYNs meant for the
-    /// pool. Give the server a set whose free entries are all at its end.
+    /// The socket set did not add the pool's sockets in order (it had free
+    /// entries in the middle), so the first listening socket in the set
+    /// would not be the first in the pool. Give the server a set whose
+    /// free entries are all at its end.
     SocketOrder,
 }
 
@@ -93,21 +94,29 @@ pub enum Buffer {
     Receive(usize),
     /// The transmit buffer of pool socket `n`.
     Transmit(usize),
-    /// The transmit buffer of the overflow socket.
-    Overflow,
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::PortZero => write!(f, "the service port must not be 0"),
-            Error::ClientsOutOfRange { requested, pool } => {
+            Error::PoolTooSmall {
+                clients,
+                spare,
+                pool,
+            } => {
+                let show = |v: &Option<usize>| match v {
+                    Some(n) => Count::Given(*n),
+                    None => Count::Default,
+                };
                 write!(
                     f,
-                    "clients must be between 1 and {pool} (the pool size), not {requested}"
+                    "{} clients and {} spare sockets do not fit a pool of {pool} \
+                     (at least 1 client; clients + spare at most {pool})",
+                    show(clients),
+                    show(spare)
                 )
             }
-            Error::NoOverflowSocket => write!(f, "the busy policy needs an overflow socket"),
             Error::BufferTooSmall {
                 buffer,
                 needed,
@@ -118,7 +127,6 @@ impl fmt::Display for Error {
                     Buffer::Output => "output scratch buffer",
                     Buffer::Receive(_) => "receive buffer of pool socket",
                     Buffer::Transmit(_) => "transmit buffer of pool socket",
-                    Buffer::Overflow => "transmit buffer of the overflow socket",
                 };
                 match buffer {
                     Buffer::Receive(n) | Buffer::Transmit(n) => {
@@ -129,7 +137,8 @@ impl fmt::Display for Error {
             }
             Error::SocketOrder => write!(
                 f,
-                "the overflow socket landed before a pool socket in the socket set"
+                "the socket set did not add the pool's sockets in order; give the server a \
+                 set with no free entries before its end"
             ),
         }
     }
@@ -137,25 +146,35 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
+/// A count in an error message: given, or the default.
+enum Count {
+    Given(usize),
+    Default,
+}
+
+impl fmt::Display for Count {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Count::Given(n) => write!(f, "{n}"),
+            Count::Default => write!(f, "(default)"),
+        }
+    }
+}
+
 /// The longest busy line: `busy: all ` + 20 digits + ` slots are in use, try again later\n`.
 const BUSY_LINE_CAPACITY: usize = 80;
-
-/// The overflow socket: a slot (index `N`) that answers every client with
-/// the busy line and closes.
-#[derive(Debug)]
-struct Overflow {
-    slot: Slot<()>,
-    message: heapless::String<BUSY_LINE_CAPACITY>,
-}
 
 /// A select-style server over a fixed pool of `N` smoltcp TCP sockets; see
 /// the [module docs](self).
 pub struct Server<'a, S: Service, const N: usize> {
     config: Config,
+    /// The capacity: connections served at once.
     clients: usize,
+    /// Sockets used: the capacity plus the spare sockets.
+    in_use: usize,
     service: S,
     slots: [Slot<S::Session>; N],
-    overflow: Option<Overflow>,
+    busy_line: heapless::String<BUSY_LINE_CAPACITY>,
     input: &'a mut [u8],
     output: &'a mut [u8],
     stats: Stats,
@@ -163,18 +182,16 @@ pub struct Server<'a, S: Service, const N: usize> {
 }
 
 impl<'a, S: Service, const N: usize> Server<'a, S, N> {
-    /// Bytes of server state per pool slot, besides the socket and its
+    /// Bytes of server state per pool socket, besides the socket and its
     /// buffers.
     pub const SLOT_SIZE: usize = core::mem::size_of::<Slot<S::Session>>();
 
-    /// Make a server: configure the pool sockets, add them (then the
-    /// overflow socket) to `sockets`, and make the first `clients` listen
-    /// on the service port.
+    /// Make a server: configure the pool sockets, add them to `sockets`,
+    /// and make the ones in use listen on the service port.
     ///
     /// # Panics
     ///
-    /// As [`SocketSet::add`], if `sockets` has no room for `N` more sockets
-    /// (plus one for the overflow socket when the policy is busy).
+    /// As [`SocketSet::add`], if `sockets` has no room for `N` more sockets.
     pub fn new(
         config: Config,
         service: S,
@@ -183,79 +200,66 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     ) -> Result<Self, Error> {
         let Resources {
             pool,
-            overflow,
             input,
             output,
         } = resources;
         if config.port == 0 {
             return Err(Error::PortZero);
         }
-        let clients = config.clients.unwrap_or(N);
-        if clients == 0 || clients > N {
-            return Err(Error::ClientsOutOfRange {
-                requested: clients,
-                pool: N,
-            });
-        }
+        let (clients, spare) = config.split(N).ok_or(Error::PoolTooSmall {
+            clients: config.clients,
+            spare: config.spare,
+            pool: N,
+        })?;
+        let in_use = clients + spare;
+        let mut busy_line = heapless::String::new();
+        // Cannot fail: the capacity holds the longest number.
+        let _ = fmt::Write::write_fmt(
+            &mut busy_line,
+            format_args!("busy: all {clients} slots are in use, try again later\n"),
+        );
         let need_in = service.input_window();
-        let need_out = service.output_window();
+        let need_out = service.output_window().max(busy_line.len());
         check(Buffer::Input, need_in, input.len())?;
-        check(Buffer::Output, need_out, output.len())?;
-        for (n, socket) in pool.iter().enumerate() {
+        check(Buffer::Output, service.output_window(), output.len())?;
+        for (n, socket) in pool.iter().enumerate().take(in_use) {
             check(Buffer::Receive(n), need_in, socket.recv_capacity())?;
             check(Buffer::Transmit(n), need_out, socket.send_capacity())?;
         }
-        let overflow = match (config.when_full, overflow) {
-            (FullPolicy::Reset, _) => None,
-            (FullPolicy::Busy, None) => return Err(Error::NoOverflowSocket),
-            (FullPolicy::Busy, Some(socket)) => {
-                let mut message = heapless::String::new();
-                // Cannot fail: the capacity holds the longest number.
-                let _ = fmt::Write::write_fmt(
-                    &mut message,
-                    format_args!("busy: all {clients} slots are in use, try again later\n"),
-                );
-                check(Buffer::Overflow, message.len(), socket.send_capacity())?;
-                Some((socket, message))
-            }
-        };
 
         let mut index = 0;
+        let mut previous: Option<SocketHandle> = None;
+        let mut in_order = true;
         let slots = pool.map(|mut socket| {
             configure(&mut socket, &config);
-            let mut slot = Slot::new(index, sockets.add(socket));
-            if index < clients {
-                slot.arm(sockets.get_mut::<tcp::Socket>(slot.handle), config.port);
+            let handle = sockets.add(socket);
+            in_order &= previous.is_none_or(|p| p < handle);
+            previous = Some(handle);
+            let mut slot = Slot::new(index, handle);
+            if index < in_use {
+                slot.arm(sockets.get_mut::<tcp::Socket>(handle), config.port);
             }
             index += 1;
             slot
         });
-        let overflow = match overflow {
-            None => None,
-            Some((mut socket, message)) => {
-                configure(&mut socket, &config);
-                let handle = sockets.add(socket);
-                if slots.iter().any(|slot| slot.handle > handle) {
-                    return Err(Error::SocketOrder);
-                }
-                let mut slot = Slot::new(N, handle);
-                slot.arm(sockets.get_mut::<tcp::Socket>(handle), config.port);
-                Some(Overflow { slot, message })
-            }
-        };
+        if !in_order {
+            return Err(Error::SocketOrder);
+        }
         log::debug!(
-            "pool of {} sockets, {} listening on port {}, {} bytes per slot",
+            "pool of {} sockets: {} clients, {} spare, listening on port {}, {} bytes per slot",
             N,
             clients,
+            spare,
             config.port,
             Self::SLOT_SIZE
         );
         Ok(Server {
             config,
             clients,
+            in_use,
             service,
             slots,
-            overflow,
+            busy_line,
             input,
             output,
             stats: Stats::default(),
@@ -263,7 +267,7 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         })
     }
 
-    /// One turn of the loop: poll the interface, serve every slot, send
+    /// One turn of the loop: poll the interface, serve every socket, send
     /// what was written. Returns how long the caller may sleep before the
     /// next call (`None`: until the device has a frame), as
     /// [`Interface::poll_delay`] does, taking the server's own timers into
@@ -275,27 +279,45 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         device: &mut D,
         sockets: &mut SocketSet<'a>,
     ) -> Option<Duration> {
-        // Ingress, then the pool walk, then egress: a slot that a duplicate
-        // SYN reached is re-armed by `serve` before it can send a SYN-ACK.
+        // Ingress, then the pool walk, then egress: answers leave with the
+        // ACK of their request, and a handshake dropped during ingress
+        // never sends its SYN-ACK.
         iface.poll_maintenance(now);
         // smoltcp gives a SYN to the first listening socket in the set, so
-        // only that slot can start a handshake with each frame. Watch it
-        // between frames: a retransmitted SYN from a client that another
-        // slot already holds is dropped at once, before a later frame of the
-        // same batch (the client's ACK to the other slot) reaches it and is
-        // answered with a reset. One socket state read per frame.
-        let mut watch = self.first_listening(0, sockets);
-        while !matches!(
-            iface.poll_ingress_single(now, device, sockets),
-            PollIngressSingleResult::None
-        ) {
-            let Some((i, handle)) = watch else { continue };
-            if sockets.get::<tcp::Socket>(handle).state() == State::Listen {
-                continue;
+        // only that socket can start a handshake with each frame. Watch it
+        // between frames (one socket state read per frame): when it takes
+        // a SYN, admit or drop the handshake. While no socket listens, look
+        // at each frame before the stack does: a SYN for the service port
+        // first gets a socket taken back to listen for it, if one can be.
+        let mut watch = self.listener(sockets);
+        loop {
+            if watch.is_none() && self.may_listen(sockets) {
+                let capabilities = device.capabilities();
+                let Some((rx, tx)) = device.receive(now) else {
+                    break;
+                };
+                let meta = rx.meta();
+                let port = self.config.port;
+                rx.consume(|frame| {
+                    if ingress::is_syn_to(frame, port) {
+                        watch = self.reclaim_listener(now, sockets);
+                    }
+                    let mut one = OneFrame::new(frame, meta, tx, capabilities);
+                    iface.poll_ingress_single(now, &mut one, sockets);
+                });
+            } else if matches!(
+                iface.poll_ingress_single(now, device, sockets),
+                PollIngressSingleResult::None
+            ) {
+                break;
             }
-            if !self.drop_if_held_elsewhere(i, handle, sockets) {
-                watch = self.first_listening(i.saturating_add(1), sockets);
+            if let Some(i) = watch {
+                if self.socket_state(i, sockets) == Some(State::Listen) {
+                    continue;
+                }
+                self.syn_arrived(i, now, sockets);
             }
+            watch = self.listener(sockets);
         }
         let deadline = self.serve(now, sockets);
         while !matches!(iface.poll_egress(now, device, sockets), PollResult::None) {}
@@ -306,129 +328,248 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         }
     }
 
-    /// Walk every slot once: re-arm free sockets, hand received bytes to
-    /// the service, queue its answers, close what is finished. For callers
-    /// that drive the interface themselves; [`Server::poll`] calls it.
+    /// Walk every socket once: admit or drop new handshakes, hand received
+    /// bytes to the service, queue its answers, close what is finished,
+    /// give waiting connections a free place or the full-server answer,
+    /// and keep a socket listening. For callers that drive the interface
+    /// themselves; [`Server::poll`] calls it between ingress and egress.
     /// Returns when the server's own timers next need a call.
     pub fn serve(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
-        let mut cx = Shared {
-            service: &mut self.service,
-            input: &mut *self.input,
-            output: &mut *self.output,
-            stats: &mut self.stats,
-            config: &self.config,
-            now,
-            shutting_down: self.shutting_down,
-        };
+        // A SYN taken since the last look (only when the caller polled the
+        // interface itself: `poll` looks after every frame).
+        for i in 0..self.in_use {
+            if self.phase(i) == Some(Phase::Listening)
+                && self.socket_state(i, sockets) != Some(State::Listen)
+            {
+                self.syn_arrived(i, now, sockets);
+            }
+        }
         let mut next = None;
-        for slot in self.slots.iter_mut() {
-            let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
-            next = earliest(next, slot.step(socket, &mut cx));
+        {
+            let mut cx = Shared {
+                service: &mut self.service,
+                input: &mut *self.input,
+                output: &mut *self.output,
+                stats: &mut self.stats,
+                config: &self.config,
+                now,
+                shutting_down: self.shutting_down,
+            };
+            for slot in self.slots.iter_mut().take(self.in_use) {
+                let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
+                next = earliest(next, slot.step(socket, &mut cx));
+            }
         }
-        if let Some(overflow) = self.overflow.as_mut() {
-            let socket = sockets.get_mut::<tcp::Socket>(overflow.slot.handle);
-            next = earliest(next, overflow.step(socket, &mut cx));
-        }
-        self.drop_duplicate_handshakes(sockets);
+        next = earliest(next, self.admit_queued(now, sockets));
+        self.listener(sockets);
+        self.count_roles();
         next
     }
 
-    /// A client whose SYN-ACK was lost retransmits its SYN; if that SYN
-    /// reaches another listening slot (one freed since the first SYN, and
-    /// before it in the socket set), two slots hold one connection. The
-    /// client's ACK then goes to the first of them in the set, whichever
-    /// SYN-ACK it answers, and the wrong one answers it with a reset. So the
-    /// newer handshake is dropped at once, silently, before it sends its
-    /// SYN-ACK ([`Server::poll`] walks the pool between ingress and egress):
-    /// the client only ever sees one server sequence number. A handshake is
-    /// newer than one that started earlier (or at the same time in an
-    /// earlier slot) and than a connection already serving that client.
-    /// The first slot from index `from` on whose socket listens, with its
-    /// handle.
-    fn first_listening(
-        &self,
-        from: usize,
-        sockets: &SocketSet<'a>,
-    ) -> Option<(usize, SocketHandle)> {
+    /// Give queued connections the free places, oldest first; answer those
+    /// that waited too long (or all of them, when shutting down).
+    fn admit_queued(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
+        let mut next = None;
+        let mut serving = self.serving(sockets);
+        while serving < self.clients && !self.shutting_down {
+            let Some(i) = self.oldest_queued() else { break };
+            let mut cx = Shared {
+                service: &mut self.service,
+                input: &mut *self.input,
+                output: &mut *self.output,
+                stats: &mut self.stats,
+                config: &self.config,
+                now,
+                shutting_down: self.shutting_down,
+            };
+            let Some(slot) = self.slots.get_mut(i) else {
+                break;
+            };
+            let waited = matches!(slot.phase, Phase::Queued { since } if since < now);
+            let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
+            next = earliest(next, slot.admit(socket, &mut cx));
+            if waited && matches!(slot.phase, Phase::Serving { .. } | Phase::Lingering { .. }) {
+                self.stats.queued_then_served = self.stats.queued_then_served.saturating_add(1);
+            }
+            serving = self.serving(sockets);
+        }
+        for i in 0..self.in_use {
+            let Some(Phase::Queued { since }) = self.phase(i) else {
+                continue;
+            };
+            let until = since + self.config.queue_wait;
+            if now >= until || self.shutting_down {
+                next = earliest(next, Some(self.refuse(i, now, sockets)));
+            } else {
+                next = earliest(next, Some(until));
+            }
+        }
+        next
+    }
+
+    /// Give queued connection `i` the full-server answer.
+    fn refuse(&mut self, i: usize, now: Instant, sockets: &mut SocketSet<'a>) -> Instant {
+        let busy_line = match self.config.when_full {
+            FullPolicy::Busy => Some(self.busy_line.as_bytes()),
+            FullPolicy::Reset => None,
+        };
+        match self.slots.get_mut(i) {
+            Some(slot) => {
+                let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
+                slot.refuse(socket, busy_line, now, &self.config, &mut self.stats)
+            }
+            None => now,
+        }
+    }
+
+    /// Make every free socket listen (or none, when no socket may listen
+    /// now) and return the first one that listens.
+    fn listener(&mut self, sockets: &mut SocketSet<'a>) -> Option<usize> {
+        let may_listen = self.may_listen(sockets);
+        let port = self.config.port;
+        let mut first = None;
+        for (i, slot) in self.slots.iter_mut().enumerate().take(self.in_use) {
+            let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
+            match slot.phase {
+                Phase::Off if may_listen => slot.arm(socket, port),
+                Phase::Listening if !may_listen => slot.disarm(socket),
+                _ => {}
+            }
+            if first.is_none() && slot.phase == Phase::Listening && socket.state() == State::Listen
+            {
+                first = Some(i);
+            }
+        }
+        first
+    }
+
+    /// A SYN arrived and no socket listens: take one back for it, in this
+    /// order: a closing socket with nothing unacknowledged left, the oldest
+    /// half-open handshake, a closing socket with only our FIN
+    /// unacknowledged. Never a connection being served or waiting for a
+    /// place, never one with answer bytes the peer has not acknowledged,
+    /// never a handshake begun in this poll. When nothing can be taken
+    /// back, the SYN is refused (reset) by the stack, and the oldest
+    /// waiting connection gets its answer now, so that its socket comes
+    /// free once the peer acknowledges it. Returns the socket that listens.
+    fn reclaim_listener(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<usize> {
+        let mut best: Option<(Reclaim, Instant, usize)> = None;
+        for (i, slot) in self.slots.iter().enumerate().take(self.in_use) {
+            let socket = sockets.get::<tcp::Socket>(slot.handle);
+            if let Some((rank, at)) = slot.reclaim_rank(socket, now) {
+                if best.is_none_or(|b| (rank, at) < (b.0, b.1)) {
+                    best = Some((rank, at, i));
+                }
+            }
+        }
+        let Some((rank, _, i)) = best else {
+            if let Some(i) = self.oldest_queued() {
+                self.refuse(i, now, sockets);
+            }
+            return None;
+        };
+        let slot = self.slots.get_mut(i)?;
+        let counter = match rank {
+            Reclaim::HalfOpen => &mut self.stats.reclaimed_half_open,
+            Reclaim::Finished | Reclaim::FinOnly => &mut self.stats.reclaimed_lingering,
+        };
+        *counter = counter.saturating_add(1);
+        log::debug!("slot {}: reclaimed ({:?}) to listen", i, rank);
+        slot.arm(
+            sockets.get_mut::<tcp::Socket>(slot.handle),
+            self.config.port,
+        );
+        (slot.phase == Phase::Listening).then_some(i)
+    }
+
+    /// Whether sockets should listen now: not while shutting down, and
+    /// with the reset policy and no queue wait, not while every place is
+    /// taken (the SYN is then refused by the stack).
+    fn may_listen(&self, sockets: &SocketSet<'a>) -> bool {
+        !self.shutting_down
+            && (self.config.when_full == FullPolicy::Busy
+                || self.config.queue_wait > Duration::ZERO
+                || self.serving(sockets) < self.clients)
+    }
+
+    /// Socket `i` (watched as the first listening one) left LISTEN. If it
+    /// took a SYN from a client that another socket already holds (a
+    /// retransmitted SYN whose first copy was taken, or whose connection
+    /// is served), the new handshake is dropped silently before it sends
+    /// a SYN-ACK: the client only ever sees one server sequence number,
+    /// so its ACK is never answered with a reset by the wrong socket.
+    fn syn_arrived(&mut self, i: usize, now: Instant, sockets: &mut SocketSet<'a>) {
+        let Some(slot) = self.slots.get(i) else {
+            return;
+        };
+        let socket = sockets.get::<tcp::Socket>(slot.handle);
+        let (State::SynReceived, Some(remote)) = (socket.state(), socket.remote_endpoint()) else {
+            return;
+        };
+        let held = self.slots.iter().enumerate().any(|(j, other)| {
+            j != i
+                && holds_client(other.phase)
+                && sockets.get::<tcp::Socket>(other.handle).remote_endpoint() == Some(remote)
+        });
+        let port = self.config.port;
+        let Some(slot) = self.slots.get_mut(i) else {
+            return;
+        };
+        if held {
+            log::debug!(
+                "slot {}: retransmitted SYN from a client already in a slot, dropped",
+                i
+            );
+            self.stats.half_open_dropped = self.stats.half_open_dropped.saturating_add(1);
+            slot.arm(sockets.get_mut::<tcp::Socket>(slot.handle), port);
+        } else {
+            slot.phase = Phase::HalfOpen { since: now };
+        }
+    }
+
+    /// The queued connection that has waited longest.
+    fn oldest_queued(&self) -> Option<usize> {
         self.slots
             .iter()
             .enumerate()
-            .skip(from)
-            .find(|(_, slot)| {
-                slot.phase == Phase::Listening
-                    && sockets.get::<tcp::Socket>(slot.handle).state() == State::Listen
+            .take(self.in_use)
+            .filter_map(|(i, slot)| match slot.phase {
+                Phase::Queued { since } => Some((since, i)),
+                _ => None,
             })
-            .map(|(i, slot)| (i, slot.handle))
+            .min()
+            .map(|(_, i)| i)
     }
 
-    /// Slot `i` just took a SYN. If another slot already holds that client
-    /// (in a handshake or connected), this SYN was a retransmission: drop
-    /// the new handshake silently and say so.
-    fn drop_if_held_elsewhere(
-        &mut self,
-        i: usize,
-        handle: SocketHandle,
-        sockets: &mut SocketSet<'a>,
-    ) -> bool {
-        let socket = sockets.get::<tcp::Socket>(handle);
-        let (State::SynReceived, Some(remote)) = (socket.state(), socket.remote_endpoint()) else {
-            return false;
-        };
-        let held = self.slots.iter().enumerate().any(|(j, other)| {
-            let other = sockets.get::<tcp::Socket>(other.handle);
-            j != i && other.is_active() && other.remote_endpoint() == Some(remote)
-        });
-        if held {
-            if let Some(slot) = self.slots.get_mut(i) {
-                log::debug!(
-                    "slot {}: retransmitted SYN from a client already in a slot, dropped",
-                    i
-                );
-                self.stats.half_open_dropped = self.stats.half_open_dropped.saturating_add(1);
-                slot.arm(sockets.get_mut::<tcp::Socket>(handle), self.config.port);
-            }
-        }
-        held
+    /// Connections holding a client place.
+    fn serving(&self, sockets: &SocketSet<'a>) -> usize {
+        self.slots
+            .iter()
+            .filter(|s| holds_place(s.phase, sockets.get::<tcp::Socket>(s.handle)))
+            .count()
     }
 
-    fn drop_duplicate_handshakes(&mut self, sockets: &mut SocketSet<'a>) {
-        for i in 0..self.slots.len() {
-            let Some(slot) = self.slots.get(i) else { break };
-            let Phase::Handshake { since } = slot.phase else {
-                continue;
-            };
-            let socket = sockets.get::<tcp::Socket>(slot.handle);
-            if socket.state() != State::SynReceived {
-                continue;
-            }
-            let Some(remote) = socket.remote_endpoint() else {
-                continue;
-            };
-            let duplicate = self
-                .slots
-                .iter()
-                .enumerate()
-                .any(|(j, other)| match other.phase {
-                    Phase::Serving { remote: r, .. } => r == remote,
-                    Phase::Handshake { since: s } if (s, j) < (since, i) => {
-                        let other = sockets.get::<tcp::Socket>(other.handle);
-                        other.state() == State::SynReceived
-                            && other.remote_endpoint() == Some(remote)
-                    }
-                    _ => false,
-                });
-            if let (true, Some(slot)) = (duplicate, self.slots.get_mut(i)) {
-                log::debug!(
-                    "slot {}: duplicate SYN from a client already in a slot, dropped",
-                    i
-                );
-                self.stats.half_open_dropped = self.stats.half_open_dropped.saturating_add(1);
-                slot.arm(
-                    sockets.get_mut::<tcp::Socket>(slot.handle),
-                    self.config.port,
-                );
+    fn count_roles(&mut self) {
+        let (mut lingering, mut queued) = (0u32, 0u32);
+        for slot in self.slots.iter() {
+            match slot.phase {
+                Phase::Busy { .. } | Phase::Lingering { .. } => lingering += 1,
+                Phase::Queued { .. } => queued += 1,
+                _ => {}
             }
         }
+        self.stats.lingering = lingering;
+        self.stats.queued = queued;
+    }
+
+    fn phase(&self, i: usize) -> Option<Phase> {
+        self.slots.get(i).map(|s| s.phase)
+    }
+
+    fn socket_state(&self, i: usize, sockets: &SocketSet<'a>) -> Option<State> {
+        self.slots
+            .get(i)
+            .map(|s| sockets.get::<tcp::Socket>(s.handle).state())
     }
 
     /// Stop accepting clients; answer what connected clients have already
@@ -439,20 +580,11 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         for slot in self.slots.iter_mut() {
             slot.disarm(sockets.get_mut::<tcp::Socket>(slot.handle));
         }
-        if let Some(overflow) = self.overflow.as_mut() {
-            let slot = &mut overflow.slot;
-            slot.disarm(sockets.get_mut::<tcp::Socket>(slot.handle));
-        }
     }
 
     /// Whether a shutdown has finished: every connection is closed.
     pub fn is_shut_down(&self) -> bool {
-        self.shutting_down
-            && self.slots.iter().all(|s| s.phase == Phase::Off)
-            && self
-                .overflow
-                .as_ref()
-                .is_none_or(|o| o.slot.phase == Phase::Off)
+        self.shutting_down && self.slots.iter().all(|s| s.phase == Phase::Off)
     }
 
     /// The counters.
@@ -465,9 +597,14 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         &self.config
     }
 
-    /// How many pool slots listen.
+    /// The capacity: how many clients are served at once.
     pub fn clients(&self) -> usize {
         self.clients
+    }
+
+    /// The spare sockets: those in use beyond the capacity.
+    pub fn spare(&self) -> usize {
+        self.in_use - self.clients
     }
 
     /// The service.
@@ -475,54 +612,20 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         &self.service
     }
 
-    /// The pool slots, in socket-set order.
+    /// The pool's sockets, in socket-set order, with their phases (those
+    /// beyond the sockets in use are always [`Phase::Off`]).
     pub fn slots(&self) -> impl Iterator<Item = (SocketHandle, Phase)> + '_ {
         self.slots.iter().map(|s| (s.handle, s.phase))
     }
-
-    /// The overflow socket, if the policy is busy.
-    pub fn overflow_handle(&self) -> Option<SocketHandle> {
-        self.overflow.as_ref().map(|o| o.slot.handle)
-    }
 }
 
-impl Overflow {
-    /// Like a pool slot while waiting for a client and while closing; a
-    /// client that arrives gets the busy line and our FIN at once.
-    fn step<S: Service>(
-        &mut self,
-        socket: &mut tcp::Socket<'_>,
-        cx: &mut Shared<'_, S>,
-    ) -> Option<Instant> {
-        let now = cx.now;
-        match self.slot.phase {
-            Phase::Listening | Phase::Handshake { .. } => {
-                match self.slot.await_client(socket, now, cx.config, cx.stats) {
-                    Arrival::Waiting(next) => next,
-                    Arrival::Connected(remote) => {
-                        // Fits: checked against the transmit buffer at
-                        // start, and nothing else is ever queued here.
-                        let _ = socket.send_slice(self.message.as_bytes());
-                        socket.close();
-                        cx.stats.refused_busy = cx.stats.refused_busy.saturating_add(1);
-                        log::info!("busy: refused {}, all slots in use", Peer(remote));
-                        let deadline = now + cx.config.close_timeout;
-                        self.slot.phase = Phase::Closing { deadline };
-                        Some(deadline)
-                    }
-                }
-            }
-            Phase::Closing { deadline } => self.slot.finish_close(
-                socket,
-                deadline,
-                now,
-                cx.config.port,
-                cx.shutting_down,
-                cx.stats,
-            ),
-            Phase::Off | Phase::Serving { .. } => None,
-        }
-    }
+/// Whether a socket in this phase holds a client: one whose new SYN is a
+/// retransmission, not a new connection.
+fn holds_client(phase: Phase) -> bool {
+    matches!(
+        phase,
+        Phase::HalfOpen { .. } | Phase::Queued { .. } | Phase::Serving { .. }
+    )
 }
 
 /// Settings every socket of the server gets.
@@ -545,7 +648,8 @@ fn check(buffer: Buffer, needed: usize, got: usize) -> Result<(), Error> {
     }
 }
 
-fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+/// The earlier of two optional deadlines.
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

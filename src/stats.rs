@@ -13,8 +13,14 @@ pub struct Stats {
     pub active: u32,
     /// The largest `active` seen.
     pub peak_active: u32,
-    /// Clients told "busy" because every slot was taken.
+    /// Clients told "busy" because every client place was taken.
     pub refused_busy: u64,
+    /// Clients refused with a reset after their handshake because every
+    /// place was taken ([`FullPolicy::Reset`](crate::FullPolicy) with a
+    /// queue wait).
+    pub refused_reset: u64,
+    /// Connections that waited for a place and then got one.
+    pub queued_then_served: u64,
     /// Connections that ended because the peer closed its side (FIN) and
     /// everything it had sent was answered.
     pub closed_by_peer: u64,
@@ -31,6 +37,16 @@ pub struct Stats {
     pub half_open_dropped: u64,
     /// Closing handshakes that did not finish in time and were aborted.
     pub close_aborted: u64,
+    /// Half-open handshakes dropped to make a socket listen again (the
+    /// oldest first; a SYN flood shows here).
+    pub reclaimed_half_open: u64,
+    /// Closing sockets taken back to listen before their closing
+    /// handshake ended (nothing but at most our FIN unacknowledged).
+    pub reclaimed_lingering: u64,
+    /// Sockets finishing a closing handshake now (busy answers included).
+    pub lingering: u32,
+    /// Connections waiting for a client place now.
+    pub queued: u32,
     /// Answers written by the service (one per line for the line framing).
     pub answered: u64,
     /// Requests rejected by the service (lines longer than the maximum).
@@ -51,25 +67,47 @@ impl Stats {
     }
 }
 
+impl Stats {
+    /// Every counter with its label, in the order [`Display`] prints them.
+    ///
+    /// [`Display`]: core::fmt::Display
+    pub fn fields(&self) -> [(&'static str, u64); 20] {
+        [
+            ("active", u64::from(self.active)),
+            ("peak", u64::from(self.peak_active)),
+            ("accepted", self.accepted),
+            ("busy", self.refused_busy),
+            ("refused", self.refused_reset),
+            ("queued", u64::from(self.queued)),
+            ("served after waiting", self.queued_then_served),
+            ("closed by peer", self.closed_by_peer),
+            ("closed by server", self.closed_by_server),
+            ("reset", self.reset),
+            ("idle", self.timed_out),
+            ("half-open dropped", self.half_open_dropped),
+            ("close aborted", self.close_aborted),
+            ("reclaimed half-open", self.reclaimed_half_open),
+            ("reclaimed lingering", self.reclaimed_lingering),
+            ("lingering", u64::from(self.lingering)),
+            ("answered", self.answered),
+            ("rejected", self.rejected),
+            ("bytes in", self.bytes_in),
+            ("bytes out", self.bytes_out),
+        ]
+    }
+}
+
+/// Every counter as `label value`, joined by `, `: `active 1, peak 2,
+/// accepted 5, busy 0, …, bytes out 512`. Labels are words and hyphens;
+/// values are decimal integers.
 impl core::fmt::Display for Stats {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(
-            f,
-            "active {} (peak {}), accepted {}, busy {}, closed {}/{} (peer/server), reset {}, \
-             idle {}, half-open {}, answered {}, rejected {}, in {} B, out {} B",
-            self.active,
-            self.peak_active,
-            self.accepted,
-            self.refused_busy,
-            self.closed_by_peer,
-            self.closed_by_server,
-            self.reset,
-            self.timed_out,
-            self.half_open_dropped,
-            self.answered,
-            self.rejected,
-            self.bytes_in,
-            self.bytes_out
-        )
+        for (n, (label, value)) in self.fields().iter().enumerate() {
+            if n > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{label} {value}")?;
+        }
+        Ok(())
     }
 }

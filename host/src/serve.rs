@@ -25,8 +25,10 @@ use crate::tap::{self, Health, TapDevice};
 
 use crate::{parse_duration, FramingKind, ServiceKind, WhenFull};
 
-/// The compiled pool: the most clients `--clients` can ask for.
-pub const POOL: usize = 64;
+/// The most clients `--clients` can ask for.
+pub const MAX_CLIENTS: usize = 64;
+/// The compiled pool: the most clients plus their default spare sockets.
+pub const POOL: usize = MAX_CLIENTS + MAX_CLIENTS / 2;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -64,13 +66,21 @@ pub struct Args {
     #[arg(long, default_value_t = Reverse::DEFAULT_MAX_LEN,
           value_parser = clap::value_parser!(u32).range(1..=65536).map(|v| v as usize))]
     max_line: usize,
-    /// How many clients are served at once (pool sockets that listen).
+    /// How many clients are served at once.
     #[arg(long, default_value_t = 16,
-          value_parser = clap::value_parser!(u32).range(1..=POOL as i64).map(|v| v as usize))]
+          value_parser = clap::value_parser!(u32).range(1..=MAX_CLIENTS as i64).map(|v| v as usize))]
     clients: usize,
-    /// What a client gets when every slot is taken.
+    /// Sockets beyond the clients, for connections that are closing or
+    /// half-open and for the full-server answer (default: half the clients).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=(POOL / 2) as i64).map(|v| v as usize))]
+    spare: Option<usize>,
+    /// What a client gets when every place is taken.
     #[arg(long, value_enum, default_value_t = WhenFull::Busy)]
     when_full: WhenFull,
+    /// How long a client that connects while every place is taken waits
+    /// for one before it gets that answer ("0": at once).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    queue_wait: StdDuration,
     /// Close a connection on which nothing moved for this long ("off": never).
     #[arg(long, default_value = "300s", value_parser = parse_timeout)]
     idle_timeout: Timeout,
@@ -285,6 +295,8 @@ fn serve<D: Device>(
     let config = Config {
         port: args.port,
         clients: Some(args.clients),
+        spare: args.spare,
+        queue_wait: to_smol(args.queue_wait),
         when_full: match args.when_full {
             WhenFull::Busy => FullPolicy::Busy,
             WhenFull::Reset => FullPolicy::Reset,
@@ -295,22 +307,23 @@ fn serve<D: Device>(
     let scratch = args.socket_buffer.max(args.max_line + 64);
     let mut input = vec![0u8; scratch];
     let mut output = vec![0u8; scratch];
-    // Sockets beyond --clients never listen: they get only what the
-    // server's start-up check asks of every socket (a line and its ending).
-    let pool: [tcp::Socket<'static>; POOL] = std::array::from_fn(|i| {
-        socket(if i < args.clients {
-            args.socket_buffer
-        } else {
-            args.max_line + 64
-        })
-    });
+    // Sockets beyond the clients and their spares are never used: they
+    // get no buffers.
+    let (clients, spare) = config.split(POOL).ok_or_else(|| {
+        format!(
+            "{} clients and their spare sockets do not fit the pool of {POOL}",
+            args.clients
+        )
+    })?;
+    let in_use = clients + spare;
+    let pool: [tcp::Socket<'static>; POOL] =
+        std::array::from_fn(|i| socket(if i < in_use { args.socket_buffer } else { 0 }));
     let resources = Resources {
         pool,
-        overflow: Some(socket(256)),
         input: &mut input,
         output: &mut output,
     };
-    let mut sockets = SocketSet::new(Vec::with_capacity(POOL + 1));
+    let mut sockets = SocketSet::new(Vec::with_capacity(POOL));
     let name = service.name();
     let mut server =
         Server::new(config, service, resources, &mut sockets).map_err(|e| e.to_string())?;
@@ -325,12 +338,13 @@ fn serve<D: Device>(
     }
 
     println!(
-        "serving {name} on {ip}:{port} and [{ip6}]:{port} ({iface}), {n} clients; try: multiserve client {ip}:{port}",
+        "serving {name} on {ip}:{port} and [{ip6}]:{port} ({iface}), {n} clients ({spare} spare sockets); try: multiserve client {ip}:{port}",
         ip = args.ip.address(),
         ip6 = args.ipv6.address(),
         port = args.port,
         iface = args.iface,
         n = args.clients,
+        spare = server.spare(),
     );
 
     let stats_every = args.stats_every.map(|s| Duration::from_secs(s.max(1)));

@@ -1,74 +1,72 @@
 //! The server's counters, read back from the text it prints.
 
 /// The counters of a multiserve server, parsed from the `Display` of its
-/// `Stats`: `active 0 (peak 2), accepted 5, busy 1, closed 3/2
-/// (peer/server), reset 0, idle 0, half-open 0, answered 12, rejected 0,
-/// in 100 B, out 100 B`.
+/// `Stats`: `label value` pairs joined by `, ` (`active 0, peak 2,
+/// accepted 5, busy 1, …`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Counters {
     pub active: u64,
     pub peak_active: u64,
     pub accepted: u64,
     pub busy: u64,
+    pub refused: u64,
+    pub queued: u64,
+    pub served_after_waiting: u64,
     pub closed_by_peer: u64,
     pub closed_by_server: u64,
     pub reset: u64,
     pub idle: u64,
     pub half_open: u64,
+    pub close_aborted: u64,
+    pub reclaimed_half_open: u64,
+    pub reclaimed_lingering: u64,
+    pub lingering: u64,
     pub answered: u64,
     pub rejected: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
 }
 
-/// The words between the numbers, in order: a line is only taken for
-/// counters if its text around the numbers is exactly this.
-const SHAPE: &str = "active # (peak #), accepted #, busy #, closed #/# (peer/server), reset #, \
-                     idle #, half-open #, answered #, rejected #, in # B, out # B";
-
 impl Counters {
     /// Parses the counters from `text` (without a `stats: ` or `final: `
-    /// prefix). `None` if the text does not have the expected shape.
+    /// prefix). `None` unless every counter is there exactly once, and
+    /// nothing else.
     pub fn parse(text: &str) -> Option<Counters> {
-        let mut numbers = Vec::new();
-        let mut shape = String::new();
-        let mut rest = text.trim();
-        while let Some(c) = rest.chars().next() {
-            if c.is_ascii_digit() {
-                let end = rest
-                    .find(|c: char| !c.is_ascii_digit())
-                    .unwrap_or(rest.len());
-                numbers.push(rest[..end].parse::<u64>().ok()?);
-                shape.push('#');
-                rest = &rest[end..];
-            } else {
-                shape.push(c);
-                rest = &rest[c.len_utf8()..];
+        let mut c = Counters::default();
+        let mut seen = 0u32;
+        for item in text.trim().split(", ") {
+            let (label, value) = item.rsplit_once(' ')?;
+            let value: u64 = value.parse().ok()?;
+            let (bit, field) = match label {
+                "active" => (0, &mut c.active),
+                "peak" => (1, &mut c.peak_active),
+                "accepted" => (2, &mut c.accepted),
+                "busy" => (3, &mut c.busy),
+                "refused" => (4, &mut c.refused),
+                "queued" => (5, &mut c.queued),
+                "served after waiting" => (6, &mut c.served_after_waiting),
+                "closed by peer" => (7, &mut c.closed_by_peer),
+                "closed by server" => (8, &mut c.closed_by_server),
+                "reset" => (9, &mut c.reset),
+                "idle" => (10, &mut c.idle),
+                "half-open dropped" => (11, &mut c.half_open),
+                "close aborted" => (12, &mut c.close_aborted),
+                "reclaimed half-open" => (13, &mut c.reclaimed_half_open),
+                "reclaimed lingering" => (14, &mut c.reclaimed_lingering),
+                "lingering" => (15, &mut c.lingering),
+                "answered" => (16, &mut c.answered),
+                "rejected" => (17, &mut c.rejected),
+                "bytes in" => (18, &mut c.bytes_in),
+                "bytes out" => (19, &mut c.bytes_out),
+                _ => return None,
+            };
+            if seen & (1 << bit) != 0 {
+                return None;
             }
+            seen |= 1 << bit;
+            *field = value;
         }
-        if shape != SHAPE {
-            return None;
-        }
-        let [active, peak_active, accepted, busy, closed_by_peer, closed_by_server, reset, idle, half_open, answered, rejected, bytes_in, bytes_out] =
-            numbers[..]
-        else {
-            return None;
-        };
-        Some(Counters {
-            active,
-            peak_active,
-            accepted,
-            busy,
-            closed_by_peer,
-            closed_by_server,
-            reset,
-            idle,
-            half_open,
-            answered,
-            rejected,
-            bytes_in,
-            bytes_out,
-        })
+        (seen == (1 << 20) - 1).then_some(c)
     }
 
     /// Parses a line the server prints: `stats: <counters>` or

@@ -248,51 +248,32 @@ pub fn assert_consistent(c: &Counters) {
 }
 
 /// Opens `n` clients and has each of them complete one round trip, so each
-/// holds a pool slot for sure. A client told busy (a slot that an earlier
-/// client left is still finishing its close) tries again, within 5 s.
+/// holds a client place for sure. Every one is served at its first
+/// attempt: a client told busy or refused while fewer than the capacity
+/// are connected is a failure, not something to retry.
 pub fn occupy(t: &dyn Target, n: usize) -> Vec<TcpStream> {
     (0..n)
         .map(|i| {
             let line = format!("occupant {i}\n");
-            let deadline = Instant::now() + Duration::from_secs(5);
-            loop {
-                let mut s = client(t);
-                send(&mut s, line.as_bytes());
-                let answer = read_line(&mut s).unwrap_or_else(|e| panic!("occupant {i}: {e}"));
-                match answer {
-                    Some(a) if a == reversed_line(line.as_bytes()) => break s,
-                    Some(a) if a.starts_with(b"busy:") && Instant::now() < deadline => {
-                        thread::sleep(Duration::from_millis(50));
-                    }
-                    other => panic!("occupant {i} got {:?}", other.as_deref().map(shown)),
-                }
+            let mut s = client(t);
+            send(&mut s, line.as_bytes());
+            let answer = read_line(&mut s).unwrap_or_else(|e| panic!("occupant {i}: {e}"));
+            match answer {
+                Some(a) if a == reversed_line(line.as_bytes()) => s,
+                other => panic!("occupant {i} got {:?}", other.as_deref().map(shown)),
             }
         })
         .collect()
 }
 
-/// Connects again and again (bounded: 5 s) until a client is served, as a
-/// user would retry after "busy" or a refusal. Returns the served client.
-pub fn served_eventually(t: &dyn Target) -> TcpStream {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        match t.connect() {
-            Ok(mut s) => {
-                prepare(&s);
-                send(&mut s, b"served\n");
-                match read_line(&mut s) {
-                    Ok(Some(line)) if line == b"devres\n" => return s,
-                    Ok(Some(line)) => last = format!("answer {:?}", shown(&line)),
-                    Ok(None) => last = "EOF".into(),
-                    Err(e) => last = format!("read error {e}"),
-                }
-            }
-            Err(e) => last = format!("connect error {e}"),
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    panic!("no client was served again within 5 s; last attempt: {last}");
+/// One new client, served at its first attempt.
+pub fn served_at_once(t: &dyn Target) -> TcpStream {
+    let mut s = t
+        .connect()
+        .unwrap_or_else(|e| panic!("a new client could not connect: {e}"));
+    prepare(&s);
+    exchange(&mut s, b"served\n", b"devres\n");
+    s
 }
 
 // ---------------------------------------------------------------------------
@@ -440,9 +421,10 @@ pub fn serves_clients_at_once(t: &dyn Target, n: usize) {
     }
 }
 
-/// With all `clients` slots taken, the next client gets the busy line
-/// within 100 ms and then EOF; once a client leaves, a new one is served.
-pub fn full_server_answers_busy(t: &dyn Target, clients: usize) {
+/// With all `clients` places taken, the next client waits the server's
+/// queue wait (`wait`) for a place, then gets the busy line and EOF; once
+/// a client leaves, a new one is served at once.
+pub fn full_server_answers_busy(t: &dyn Target, clients: usize, wait: Duration) {
     let mut occupants = occupy(t, clients);
     let start = Instant::now();
     let mut extra = client(t);
@@ -450,16 +432,32 @@ pub fn full_server_answers_busy(t: &dyn Target, clients: usize) {
     let elapsed = start.elapsed();
     expect_eof(&mut extra);
     assert!(
-        elapsed < Duration::from_millis(100),
-        "busy line took {elapsed:?}"
+        elapsed + Duration::from_millis(50) >= wait && elapsed < wait + Duration::from_millis(500),
+        "busy line after {elapsed:?}; the queue wait is {wait:?}"
     );
     occupants.pop();
-    let mut next = served_eventually(t);
+    let mut next = served_at_once(t);
     exchange(&mut next, b"in\n", b"ni\n");
 }
 
-/// With `--when-full reset`, the next client's connect is refused within
-/// 100 ms; once a client leaves, a new one is served.
+/// A client that connects while every place is taken is served as soon as
+/// an occupant leaves within the queue wait: it waits, it is not told busy.
+pub fn waiting_client_gets_the_next_free_place(t: &dyn Target, clients: usize, after: Duration) {
+    let mut occupants = occupy(t, clients);
+    let mut waiting = client(t);
+    send(&mut waiting, b"let me in\n");
+    thread::sleep(after);
+    drop(occupants.pop());
+    expect(&mut waiting, b"ni em tel\n");
+    for (i, s) in occupants.iter_mut().enumerate() {
+        let line = format!("still served {i}\n");
+        exchange(s, line.as_bytes(), &reversed_line(line.as_bytes()));
+    }
+}
+
+/// With `--when-full reset` and no queue wait, the next client's connect is
+/// refused within 100 ms; once a client leaves, a new one is served at
+/// once.
 pub fn full_server_refuses(t: &dyn Target, clients: usize) {
     let mut occupants = occupy(t, clients);
     let start = Instant::now();
@@ -479,7 +477,7 @@ pub fn full_server_refuses(t: &dyn Target, clients: usize) {
         "refusal took {elapsed:?}"
     );
     occupants.pop();
-    let mut next = served_eventually(t);
+    let mut next = served_at_once(t);
     exchange(&mut next, b"in\n", b"ni\n");
 }
 
@@ -562,6 +560,95 @@ pub fn short_connections_are_all_served(t: &dyn Target, cycles: usize, workers: 
     });
 }
 
+/// Clients that leave make room at once: `clients` occupants close right
+/// after their last answer and as many newcomers connect right after them,
+/// `rounds` times. Every newcomer is served at its first attempt.
+pub fn leaving_clients_make_room_at_once(t: &dyn Target, clients: usize, rounds: usize) {
+    let mut occupants = occupy(t, clients);
+    for round in 0..rounds {
+        drop(occupants);
+        occupants = (0..clients)
+            .map(|i| {
+                let mut s = t.connect().unwrap_or_else(|e| {
+                    panic!("round {round}: newcomer {i} could not connect: {e}")
+                });
+                prepare(&s);
+                let line = format!("round {round} newcomer {i}\n");
+                send(&mut s, line.as_bytes());
+                match read_line(&mut s) {
+                    Ok(Some(a)) if a == reversed_line(line.as_bytes()) => s,
+                    other => panic!("round {round}: newcomer {i} got {other:?}"),
+                }
+            })
+            .collect();
+    }
+}
+
+/// What a churn run came to.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Churn {
+    /// Cycles answered exactly.
+    pub cycles: usize,
+    /// Connects answered with the busy line.
+    pub busy: usize,
+    /// Connects refused, or reset before an answer.
+    pub refused: usize,
+}
+
+/// Churn: `clients` clients that each connect, send one line, read the
+/// answer, close and connect again at once, for `duration`. Every answer
+/// must be exact; the outcomes are counted (a client never holds more than
+/// one connection, so with `clients` at most the capacity none may be
+/// told busy or refused: the caller asserts that).
+pub fn churn(t: &dyn Target, clients: usize, duration: Duration) -> Churn {
+    let end = Instant::now() + duration;
+    let results: Vec<Churn> = thread::scope(|scope| {
+        let workers: Vec<_> = (0..clients)
+            .map(|w| {
+                scope.spawn(move || {
+                    let mut c = Churn::default();
+                    while Instant::now() < end {
+                        let mut s = match t.connect() {
+                            Ok(s) => s,
+                            Err(e)
+                                if matches!(
+                                    e.kind(),
+                                    io::ErrorKind::ConnectionRefused
+                                        | io::ErrorKind::ConnectionReset
+                                ) =>
+                            {
+                                c.refused += 1;
+                                continue;
+                            }
+                            Err(e) => panic!("churn client {w}: connect: {e}"),
+                        };
+                        prepare(&s);
+                        let line = format!("churn {w} cycle {}\n", c.cycles);
+                        send(&mut s, line.as_bytes());
+                        match read_line(&mut s) {
+                            Ok(Some(a)) if a == reversed_line(line.as_bytes()) => c.cycles += 1,
+                            Ok(Some(a)) if a.starts_with(b"busy:") => c.busy += 1,
+                            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => c.refused += 1,
+                            other => panic!("churn client {w}: {line:?} got {other:?}"),
+                        }
+                        // Close right after the answer, as clients do.
+                    }
+                    c
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("churn worker"))
+            .collect()
+    });
+    results.iter().fold(Churn::default(), |a, c| Churn {
+        cycles: a.cycles + c.cycles,
+        busy: a.busy + c.busy,
+        refused: a.refused + c.refused,
+    })
+}
+
 /// After earlier clients left, every one of the `clients` slots is free:
 /// the counters show no active connection, and `clients` simultaneous
 /// clients are all served.
@@ -588,7 +675,7 @@ pub fn reset_frees_the_slot(t: &dyn Target) {
         .set_linger(Some(Duration::ZERO))
         .expect("SO_LINGER 0");
     drop(s);
-    let mut next = served_eventually(t);
+    let mut next = served_at_once(t);
     exchange(&mut next, b"after reset\n", b"teser retfa\n");
     wait_counters(t, "reset >= 1", Duration::from_secs(5), |c| c.reset >= 1);
 }
@@ -602,31 +689,39 @@ pub fn half_close_gets_answers_then_eof(t: &dyn Target) {
     s.shutdown(Shutdown::Write).expect("shutdown(Write)");
     expect(&mut s, b"tsrif\ndnoces\ntsal");
     expect_eof(&mut s);
-    let mut next = served_eventually(t);
+    let mut next = served_at_once(t);
     exchange(&mut next, b"after\n", b"retfa\n");
     wait_counters(t, "closed by peer >= 1", Duration::from_secs(5), |c| {
         c.closed_by_peer >= 1
     });
 }
 
-/// A client that stays silent is closed (EOF, not a reset) after the idle
-/// timeout; the slot serves again and the counters count it.
-pub fn idle_client_is_closed(t: &dyn Target, idle: Duration) {
-    let mut s = client(t);
-    exchange(&mut s, b"then idle\n", b"eldi neht\n");
+/// Clients that stay silent are closed (EOF, not a reset) after the idle
+/// timeout. While they have not closed their side yet, they hold no place:
+/// with all `clients` places idled out, as many new clients are served at
+/// once. The counters count them.
+pub fn idle_clients_are_closed(t: &dyn Target, clients: usize, idle: Duration) {
+    let mut idlers = occupy(t, clients);
     let start = Instant::now();
-    s.set_read_timeout(Some(idle + IO_TIMEOUT))
-        .expect("read timeout");
-    expect_eof(&mut s);
+    for s in &mut idlers {
+        s.set_read_timeout(Some(idle + IO_TIMEOUT))
+            .expect("read timeout");
+        expect_eof(s);
+    }
     let after = start.elapsed();
     assert!(
         after >= idle.mul_f32(0.8) && after <= idle + Duration::from_secs(2),
         "closed after {after:?}, idle timeout {idle:?}"
     );
-    // Close our side too, as a client does on EOF; until then the slot
-    // rightly waits (up to its close timeout) for our FIN.
-    drop(s);
-    let mut next = served_eventually(t);
-    exchange(&mut next, b"after idle\n", b"eldi retfa\n");
-    wait_counters(t, "idle >= 1", Duration::from_secs(5), |c| c.idle >= 1);
+    // The idle clients keep their sockets open: the server's sockets wait
+    // for their FINs, without holding a place.
+    let mut fresh = occupy(t, clients);
+    for (i, s) in fresh.iter_mut().enumerate() {
+        let line = format!("after idle {i}\n");
+        exchange(s, line.as_bytes(), &reversed_line(line.as_bytes()));
+    }
+    drop(idlers);
+    wait_counters(t, "idle >= clients", Duration::from_secs(5), |c| {
+        c.idle >= clients as u64
+    });
 }

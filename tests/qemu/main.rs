@@ -28,8 +28,10 @@ use socket2::{Domain, Protocol, Socket};
 
 use conformance::{Counters, Target};
 
-/// Clients every board serves at once (`firmware/board`).
+/// Clients every board serves at once: its capacity (`firmware/board`).
 const CLIENTS: usize = 8;
+/// The boards' queue wait: the default of the core's `Config`.
+const QUEUE_WAIT: Duration = Duration::from_secs(2);
 /// The idle timeout the test image is built with. Not shorter: QEMU's
 /// port forward listens with a backlog of 1, so when several clients
 /// connect at once the kernel drops some SYNs and their connects take a
@@ -251,15 +253,9 @@ fn conformance_suite_on(board: &Emulated) {
     let running = Board::boot(board, &image);
     let t: &dyn Target = &running;
     let name = board.dir;
-    // Each step starts once the slots the previous step's clients left are
-    // free again. QEMU's user network is a BSD TCP stack that delays ACKs
-    // (up to 200 ms, its fast timer), so the last ACK of a close reaches
-    // the board that much later; until then a new client may find every
-    // slot still closing.
-    let step = |step: &str| {
-        thread::sleep(Duration::from_millis(600));
-        eprintln!("qemu {name}: {step}");
-    };
+    // No waits between steps: a client that left holds no place while its
+    // socket finishes closing, so each step starts at once.
+    let step = |step: &str| eprintln!("qemu {name}: {step}");
 
     step("reverse, UTF-8, CRLF, pipelined, split lines");
     conformance::reverses_a_line(t);
@@ -270,7 +266,9 @@ fn conformance_suite_on(board: &Emulated) {
     step("8 clients at once");
     conformance::serves_clients_at_once(t, CLIENTS);
     step("the 9th client is told busy");
-    conformance::full_server_answers_busy(t, CLIENTS);
+    conformance::full_server_answers_busy(t, CLIENTS, QUEUE_WAIT);
+    step("8 clients leave and 8 connect at once, 100 times");
+    conformance::leaving_clients_make_room_at_once(t, CLIENTS, 100);
     step("overlong line");
     conformance::rejects_an_overlong_line_and_goes_on(t, 1024);
     step("a client that does not read stalls no one");
@@ -278,7 +276,7 @@ fn conformance_suite_on(board: &Emulated) {
     step("reset, half-close, idle timeout free the slot");
     conformance::reset_frees_the_slot(t);
     conformance::half_close_gets_answers_then_eof(t);
-    conformance::idle_client_is_closed(t, IDLE);
+    conformance::idle_clients_are_closed(t, CLIENTS, IDLE);
     step("500 connect/request/close cycles");
     conformance::short_connections_are_all_served(t, 500, 2);
     conformance::all_slots_are_free(t, CLIENTS);

@@ -17,7 +17,11 @@ fn drops_and_corruption_never_change_an_answer() {
             seed,
             ..Setup::default()
         };
-        let mut net: Net<Reverse, CLIENTS> = Net::new(Config::default(), Reverse::default(), setup);
+        let config = Config {
+            clients: Some(CLIENTS),
+            ..Config::default()
+        };
+        let mut net: Net<Reverse, 6> = Net::new(config, Reverse::default(), setup);
         let clients: Vec<_> = (0..CLIENTS).map(|_| net.connect()).collect();
         let mut expected = vec![Vec::new(); CLIENTS];
         let mut got = vec![Vec::new(); CLIENTS];

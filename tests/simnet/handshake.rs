@@ -135,7 +135,7 @@ fn duplicate_syn_on_a_freed_slot_is_dropped_before_it_answers() {
     let port = local_port(&mut net, b);
     let seen = watch(&net, port, |n, _, _| n < 2);
     net.run_for(Duration::from_millis(100));
-    assert!(matches!(net.phases()[1], Phase::Handshake { .. }));
+    assert!(matches!(net.phases()[1], Phase::HalfOpen { .. }));
     net.client(a).abort();
     assert!(net.run_until(Duration::from_millis(500), |n| n.phases()[0]
         == Phase::Listening));
@@ -204,7 +204,7 @@ fn syn_and_nothing_more_frees_the_slot_after_the_handshake_timeout() {
     let start = net.now;
     assert!(net.run_until(Duration::from_millis(10), |n| matches!(
         n.phases()[0],
-        Phase::Handshake { .. }
+        Phase::HalfOpen { .. }
     )));
     assert!(
         net.run_until(Duration::from_secs(30), |n| n.phases()[0]

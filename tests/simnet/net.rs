@@ -104,7 +104,6 @@ impl<S: Service, const N: usize> Net<S, N> {
         );
         let resources = Resources {
             pool: core::array::from_fn(|_| socket(setup.server_rx, setup.server_tx)),
-            overflow: Some(socket(256, 256)),
             input: vec![0u8; 4096].leak(),
             output: vec![0u8; 4096].leak(),
         };
@@ -265,7 +264,7 @@ impl<S: Service, const N: usize> Net<S, N> {
     pub fn all_listening(&self) -> bool {
         self.server_states()
             .iter()
-            .take(self.server.clients())
+            .take(self.server.clients() + self.server.spare())
             .all(|s| *s == State::Listen)
     }
 }

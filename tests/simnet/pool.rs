@@ -3,7 +3,7 @@
 use smoltcp::socket::tcp::State;
 use smoltcp::time::Duration;
 
-use multiserve::connection::Phase;
+use multiserve::connection::{Phase, Role};
 use multiserve::{Config, FullPolicy, Reverse, Server};
 
 use crate::net::{rev_line, Net, Setup};
@@ -12,7 +12,8 @@ const N: usize = 8;
 
 #[test]
 fn every_client_gets_only_its_own_answers() {
-    let mut net: Net<Reverse, N> =
+    // A pool of 12: by default 8 clients and 4 spare sockets.
+    let mut net: Net<Reverse, 12> =
         Net::new(Config::default(), Reverse::default(), Setup::default());
     let clients: Vec<_> = (0..N).map(|_| net.connect()).collect();
     // The last ACK of the handshake is still on its way.
@@ -20,10 +21,9 @@ fn every_client_gets_only_its_own_answers() {
         net.run_until(Duration::from_secs(1), |n| n.server.stats().active
             == N as u32)
     );
-    assert!(net
-        .phases()
-        .iter()
-        .all(|p| matches!(p, Phase::Serving { .. })));
+    let roles: Vec<_> = net.phases().iter().map(|p| p.role()).collect();
+    assert_eq!(roles[..N], [Role::Serving; N]);
+    assert_eq!(roles[N..], [Role::Listening; 4], "the spare sockets listen");
 
     let mut expected = vec![Vec::new(); N];
     for round in 0..10 {
@@ -45,16 +45,20 @@ fn every_client_gets_only_its_own_answers() {
     assert_eq!(net.server.stats().peak_active, N as u32);
 }
 
+/// Four clients served by a pool of 8 (4 clients, 2 spare: 2 unused), told
+/// the full-server answer at once.
 fn full_server(policy: FullPolicy) -> (Net<Reverse, N>, Vec<smoltcp::iface::SocketHandle>) {
     let config = Config {
         clients: Some(4),
         when_full: policy,
+        queue_wait: Duration::ZERO,
         ..Config::default()
     };
     let mut net = Net::new(config, Reverse::default(), Setup::default());
+    assert_eq!((net.server.clients(), net.server.spare()), (4, 2));
     let clients: Vec<_> = (0..4).map(|_| net.connect()).collect();
-    // Slots beyond `clients` never listen.
-    assert_eq!(&net.server_states()[4..], &[State::Closed; 4]);
+    // Sockets beyond the clients and their spares are never used.
+    assert_eq!(&net.server_states()[6..], &[State::Closed; 2]);
     (net, clients)
 }
 
@@ -96,7 +100,6 @@ fn busy_policy_tells_the_extra_client_and_closes() {
 #[test]
 fn reset_policy_refuses_the_extra_client() {
     let (mut net, clients) = full_server(FullPolicy::Reset);
-    assert_eq!(net.server.overflow_handle(), None);
     let extra = net.connect_with(1024, 1024);
     // smoltcp answers the SYN with RST: the connect fails at once.
     assert!(
@@ -114,7 +117,7 @@ fn reset_policy_refuses_the_extra_client() {
 }
 
 #[test]
-fn busy_needs_an_overflow_socket_and_buffers_are_checked() {
+fn pool_split_and_buffers_are_checked() {
     use multiserve::server::Buffer;
     use multiserve::{Error, Framing, Resources};
     use smoltcp::iface::SocketSet;
@@ -127,28 +130,30 @@ fn busy_needs_an_overflow_socket_and_buffers_are_checked() {
         )
     };
     let mut sockets = SocketSet::new(vec![]);
-    let make = |sockets: &mut SocketSet<'static>, rx, overflow, config: Config| {
+    let make = |sockets: &mut SocketSet<'static>, rx, tx, config: Config| {
         let resources = Resources {
-            pool: [sock(rx, 2048), sock(2048, 2048)],
-            overflow,
+            pool: [sock(rx, tx), sock(2048, 2048), sock(0, 0)],
             input: vec![0u8; 2048].leak(),
             output: vec![0u8; 2048].leak(),
         };
-        Server::<Reverse, 2>::new(
+        Server::<Reverse, 3>::new(
             config,
             Reverse::new(Framing::Line, 1024),
             resources,
             sockets,
         )
-        .err()
+        .map(|s| (s.clients(), s.spare()))
     };
+    // The defaults: two thirds of the pool serve, a third is spare; the
+    // unused third socket needs no buffers.
+    let one_spare = Config {
+        clients: Some(1),
+        ..Config::default()
+    };
+    assert_eq!(make(&mut sockets, 2048, 2048, one_spare), Ok((1, 1)));
     assert_eq!(
-        make(&mut sockets, 2048, None, Config::default()),
-        Some(Error::NoOverflowSocket)
-    );
-    assert_eq!(
-        make(&mut sockets, 1000, Some(sock(128, 128)), Config::default()),
-        Some(Error::BufferTooSmall {
+        make(&mut sockets, 1000, 2048, one_spare),
+        Err(Error::BufferTooSmall {
             buffer: Buffer::Receive(0),
             needed: 1026,
             got: 1000
@@ -156,25 +161,34 @@ fn busy_needs_an_overflow_socket_and_buffers_are_checked() {
     );
     let config = Config {
         clients: Some(3),
+        spare: Some(1),
         ..Config::default()
     };
     assert_eq!(
-        make(&mut sockets, 2048, Some(sock(128, 128)), config),
-        Some(Error::ClientsOutOfRange {
-            requested: 3,
-            pool: 2
+        make(&mut sockets, 2048, 2048, config),
+        Err(Error::PoolTooSmall {
+            clients: Some(3),
+            spare: Some(1),
+            pool: 3
         })
     );
-    assert_eq!(
-        make(&mut sockets, 2048, Some(sock(128, 8)), Config::default()).map(|e| matches!(
-            e,
-            Error::BufferTooSmall {
-                buffer: Buffer::Overflow,
-                ..
-            }
-        )),
-        Some(true)
-    );
+    let config = Config {
+        clients: Some(0),
+        ..Config::default()
+    };
+    assert!(matches!(
+        make(&mut sockets, 2048, 2048, config),
+        Err(Error::PoolTooSmall { .. })
+    ));
+    assert_eq!(Config::default().split(12), Some((8, 4)));
+    assert_eq!(Config::default().split(96), Some((64, 32)));
+    let sixteen = Config {
+        clients: Some(16),
+        ..Config::default()
+    };
+    assert_eq!(sixteen.split(96), Some((16, 8)));
+    assert_eq!(sixteen.split(20), Some((16, 4)));
+    assert_eq!(sixteen.split(16), Some((16, 0)));
 }
 
 /// The server's own state per connection, besides the socket and its

@@ -18,7 +18,7 @@ use multiserve::{Config, Reverse};
 
 use crate::net::{Net, Rng, Setup};
 
-const POOL: usize = 8;
+const POOL: usize = 12;
 /// Client connections open at once (fewer than the slots, but a slot
 /// whose client vanished is only freed by the timeouts, so the busy answer
 /// can happen too).

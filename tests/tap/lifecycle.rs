@@ -28,13 +28,21 @@ fn half_close_gets_answers_then_eof() {
 }
 
 #[test]
-fn idle_client_is_closed_after_the_timeout() {
-    let mut args = ONE_SLOT.to_vec();
-    args.extend(["--idle-timeout", "2s"]);
-    let Some(server) = serve("lifecycle::idle_client_is_closed_after_the_timeout", &args) else {
+fn idle_clients_are_closed_after_the_timeout() {
+    let Some(server) = serve(
+        "lifecycle::idle_clients_are_closed_after_the_timeout",
+        &[
+            "--clients",
+            "4",
+            "--idle-timeout",
+            "2s",
+            "--stats-every",
+            "1",
+        ],
+    ) else {
         return;
     };
-    conformance::idle_client_is_closed(&server, Duration::from_secs(2));
+    conformance::idle_clients_are_closed(&server, 4, Duration::from_secs(2));
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Many clients, a full pool, a client that does not read, many short
 //! connections.
 
+use std::time::Duration;
+
 use crate::conformance;
 use crate::serve;
 
@@ -13,18 +15,50 @@ fn serves_64_clients_at_once() {
 }
 
 #[test]
-fn full_server_answers_busy() {
-    let Some(server) = serve("pool::full_server_answers_busy", &["--clients", "4"]) else {
+fn full_server_answers_busy_at_once_without_a_queue_wait() {
+    let Some(server) = serve(
+        "pool::full_server_answers_busy_at_once_without_a_queue_wait",
+        &["--clients", "4", "--queue-wait", "0s"],
+    ) else {
         return;
     };
-    conformance::full_server_answers_busy(&server, 4);
+    conformance::full_server_answers_busy(&server, 4, Duration::ZERO);
+}
+
+#[test]
+fn full_server_answers_busy_after_the_queue_wait() {
+    let Some(server) = serve(
+        "pool::full_server_answers_busy_after_the_queue_wait",
+        &["--clients", "4"],
+    ) else {
+        return;
+    };
+    conformance::full_server_answers_busy(&server, 4, Duration::from_secs(2));
+}
+
+#[test]
+fn waiting_client_gets_the_next_free_place() {
+    let Some(server) = serve(
+        "pool::waiting_client_gets_the_next_free_place",
+        &["--clients", "4"],
+    ) else {
+        return;
+    };
+    conformance::waiting_client_gets_the_next_free_place(&server, 4, Duration::from_millis(500));
 }
 
 #[test]
 fn full_server_refuses_with_reset_policy() {
     let Some(server) = serve(
         "pool::full_server_refuses_with_reset_policy",
-        &["--clients", "4", "--when-full", "reset"],
+        &[
+            "--clients",
+            "4",
+            "--when-full",
+            "reset",
+            "--queue-wait",
+            "0s",
+        ],
     ) else {
         return;
     };

@@ -68,7 +68,7 @@ fn client_command_fails_clearly_when_busy_or_refused() {
     let Some(ns) = netns("program::client_command_fails_clearly_when_busy_or_refused") else {
         return;
     };
-    let server = Server::start(&ns, &["--clients", "1"]);
+    let server = Server::start(&ns, &["--clients", "1", "--queue-wait", "0s"]);
     let _occupant = conformance::occupy(&server, 1);
     let busy = run_client(&ns, &["192.168.69.1:7000"], "hello\nEXIT\n");
     assert!(

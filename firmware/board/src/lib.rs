@@ -3,15 +3,15 @@
 //!
 //! - [`memory`]: the static socket buffers, scratch buffers and socket set,
 //!   sized from the service the boards run.
-//! - [`serve`]: the server, DHCPv4 with a static fallback, and the main
+//! - [`serve`](mod@serve): the server, DHCPv4 with a static fallback, and the main
 //!   loop that polls them and sleeps until the earliest deadline.
 //! - [`output`]: the lines a board prints (log records, the panic line)
 //!   and halting after a fatal set-up error.
-//! - [`systick`] (feature `cortex-m`): a 1 kHz clock from SysTick and a
+//! - `systick` (feature `cortex-m`): a 1 kHz clock from SysTick and a
 //!   `wfi` sleep that cannot miss an interrupt.
 //!
 //! Every board serves the [`Reverse`](multiserve::Reverse) service on
-//! [`PORT`] with [`Framing::Line`](multiserve::Framing::Line), lines of up
+//! [`PORT`] with [`Framing::Line`], lines of up
 //! to [`MAX_LINE`] bytes, [`CLIENTS`] clients at once, and logs one line
 //! `serving on IP:PORT` once it has an address.
 #![no_std]
@@ -33,11 +33,14 @@ use smoltcp::time::Duration;
 
 /// The service port.
 pub const PORT: u16 = 7000;
-/// Clients served at once.
+/// Clients served at once: the server's capacity.
 pub const CLIENTS: usize = 8;
-/// Sockets in the server's pool: one per client. A client beyond them is
-/// answered by the overflow socket ([`memory`]).
-pub const POOL: usize = CLIENTS;
+/// Spare sockets beyond the capacity: they keep a socket listening while
+/// others finish closing or sit half-open, and give the busy answer. The
+/// core's default for 8 clients (half the capacity).
+pub const SPARE: usize = 4;
+/// Sockets in the server's pool, each with a client's buffers.
+pub const POOL: usize = CLIENTS + SPARE;
 /// How messages are framed: lines ending in `\n`.
 pub const FRAMING: Framing = Framing::Line;
 /// Longest line the reverse service answers, in bytes (without its ending).

@@ -5,9 +5,10 @@
 //! second `static`: an empty entry is not all zeros, and would pull the
 //! buffers into `.data`.
 //!
-//! Per pool socket: [`SOCKET_RX`] + [`SOCKET_TX`] bytes of buffers, one
-//! socket-set entry and one server slot. Shared: the input and output
-//! scratch buffers, sized by the service's windows for [`MAX_LINE`].
+//! Per pool socket (client or spare, all alike): [`SOCKET_RX`] +
+//! [`SOCKET_TX`] bytes of buffers, one socket-set entry and one server
+//! slot. Shared: the input and output scratch buffers, sized by the
+//! service's windows for [`MAX_LINE`].
 
 use multiserve::{Resources, Reverse};
 use smoltcp::iface::SocketStorage;
@@ -21,10 +22,8 @@ use crate::{FRAMING, MAX_LINE, POOL, SOCKET_RX, SOCKET_TX};
 pub const INPUT: usize = Reverse::input_window_for(FRAMING, MAX_LINE);
 /// Output scratch: the longest answer the service writes at once.
 pub const OUTPUT: usize = Reverse::output_window_for(FRAMING, MAX_LINE);
-/// The overflow socket only sends the one-line busy answer.
-pub const OVERFLOW_BUF: usize = 128;
-/// Socket-set entries: the pool, the overflow socket, DHCP.
-pub const SOCKETS: usize = POOL + 2;
+/// Socket-set entries: the pool and DHCP.
+pub const SOCKETS: usize = POOL + 1;
 
 struct SocketBuffers {
     rx: [u8; SOCKET_RX],
@@ -34,8 +33,6 @@ struct SocketBuffers {
 /// Every buffer of the server.
 struct Buffers {
     pool: [SocketBuffers; POOL],
-    overflow_rx: [u8; OVERFLOW_BUF],
-    overflow_tx: [u8; OVERFLOW_BUF],
     input: [u8; INPUT],
     output: [u8; OUTPUT],
 }
@@ -47,8 +44,6 @@ static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers {
             tx: [0; SOCKET_TX],
         }
     }; POOL],
-    overflow_rx: [0; OVERFLOW_BUF],
-    overflow_tx: [0; OVERFLOW_BUF],
     input: [0; INPUT],
     output: [0; OUTPUT],
 });
@@ -76,10 +71,6 @@ impl Memory {
                     tcp::SocketBuffer::new(&mut b.tx[..]),
                 )
             }),
-            overflow: Some(tcp::Socket::new(
-                tcp::SocketBuffer::new(&mut buffers.overflow_rx[..]),
-                tcp::SocketBuffer::new(&mut buffers.overflow_tx[..]),
-            )),
             input: &mut buffers.input,
             output: &mut buffers.output,
         };

@@ -1,7 +1,7 @@
 //! The server, its address, and the main loop, the same on every board.
 //!
 //! [`serve`] makes the interface, asks for a DHCPv4 lease (taking the
-//! board's static address after [`DHCP_TIMEOUT`](crate::DHCP_TIMEOUT)
+//! board's static address after [`DHCP_TIMEOUT`]
 //! without one), makes the [`Server`] in the static [`Memory`], and then
 //! loops forever:
 //!
@@ -16,7 +16,7 @@
 use core::convert::Infallible;
 use core::fmt;
 
-use log::{error, info, warn};
+use log::{info, warn};
 use multiserve::addressing::{Addressing, Change};
 use multiserve::{Config as ServerConfig, Reverse, Server};
 use smoltcp::iface::{Config, Interface, SocketSet};
@@ -25,7 +25,7 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
 
 use crate::memory::Memory;
-use crate::{idle_timeout, DHCP_TIMEOUT, FRAMING, MAX_LINE, POOL, PORT};
+use crate::{idle_timeout, CLIENTS, DHCP_TIMEOUT, FRAMING, MAX_LINE, POOL, PORT, SPARE};
 
 /// What a board brings to [`serve`].
 pub struct Board<D> {
@@ -76,6 +76,8 @@ impl fmt::Display for Error {
 fn server_config() -> ServerConfig {
     ServerConfig {
         port: PORT,
+        clients: Some(CLIENTS),
+        spare: Some(SPARE),
         idle_timeout: Some(idle_timeout()),
         ..ServerConfig::default()
     }
@@ -138,8 +140,8 @@ where
                 // The address changed what the stack may send: poll again.
                 deadline = Some(now);
             }
-            Change::Lost => error!("no address: not serving until a new lease"),
-            Change::None => {}
+            // Addressing logs the loss; serving resumes with a new lease.
+            Change::Lost | Change::None => {}
         }
         let deadline = earliest(earliest(deadline, wake), link.check_again);
         sleep(&mut device, deadline);
