@@ -40,6 +40,8 @@ if [ "${FIRMWARE_SKIP_LINT:-0}" != 1 ]; then
         cargo fmt --check
         cargo clippy --locked --target thumbv7m-none-eabi --features cortex-m -- -D warnings
         cargo clippy --locked --target riscv32imac-unknown-none-elf -- -D warnings
+        RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --target thumbv7m-none-eabi \
+            --features cortex-m
     )
 fi
 

@@ -30,17 +30,7 @@ command -v qemu-system-riscv32 >/dev/null || missing+=(qemu-system-misc)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         step "set-up: apt-get install ${missing[*]}"
-        apt-get update -qq
-        # A qemu-utils from backports is newer than the release's QEMU
-        # system emulators allow (it breaks qemu-system-common of the
-        # release): then take qemu-utils from the release too.
-        pin=()
-        if [[ " ${missing[*]} " == *" qemu-system-"* ]] &&
-            dpkg-query -W -f='${Version}' qemu-utils 2>/dev/null | grep -q '~bpo'; then
-            pin=(--allow-downgrades "qemu-utils/$(. /etc/os-release && echo "$VERSION_CODENAME")")
-        fi
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-            "${missing[@]}" "${pin[@]}" >/dev/null
+        bash tests/apt-install.sh "${missing[@]}"
     else
         echo "NOTE: not root, so not installing ${missing[*]}; tests that need them will skip" >&2
     fi
