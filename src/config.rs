@@ -40,8 +40,7 @@ pub struct Config {
     /// client that closed and connects again at once holds its old place
     /// until its FIN arrives; when that FIN was lost, the client's TCP
     /// resends it after 200 ms, then 400 ms, 800 ms, 1.6 s. Zero answers at
-    /// once. A waiting connection is answered early when its socket is
-    /// the last one that could listen.
+    /// once.
     pub queue_wait: Duration,
     /// A connection on which nothing moves (no byte received and answered,
     /// no byte of its answers taken by the peer) for this long is closed.

@@ -214,11 +214,12 @@ pub struct Slot<T> {
 pub(crate) enum Reclaim {
     /// Closing with nothing unacknowledged left (FIN-WAIT-2, TIME-WAIT).
     Finished,
-    /// A handshake that has not finished (SYN-RECEIVED).
-    HalfOpen,
     /// Closing with only our FIN unacknowledged (FIN-WAIT-1, CLOSING,
-    /// LAST-ACK with an empty transmit queue).
+    /// LAST-ACK with an empty transmit queue): the peer has every answer.
     FinOnly,
+    /// A handshake that has not finished (SYN-RECEIVED): possibly a
+    /// client whose last ACK was lost, so it goes after the closing ones.
+    HalfOpen,
 }
 
 impl<T> Slot<T> {
@@ -260,6 +261,13 @@ impl<T> Slot<T> {
         match self.phase {
             Phase::HalfOpen { since } if since < now && socket.state() == State::SynReceived => {
                 Some((Reclaim::HalfOpen, since))
+            }
+            // Done but not yet closed by a walk (the peer's FIN came in
+            // this poll): every answer acknowledged, only our FIN to go.
+            Phase::Serving { .. }
+                if !holds_place(self.phase, socket) && socket.send_queue() == 0 =>
+            {
+                Some((Reclaim::FinOnly, now))
             }
             Phase::Busy { deadline } | Phase::Lingering { deadline } => match socket.state() {
                 State::FinWait2 | State::TimeWait => Some((Reclaim::Finished, deadline)),
@@ -462,7 +470,19 @@ impl<T: Default> Slot<T> {
     }
 
     fn end<S: Service>(&mut self, reason: CloseReason, cx: &mut Shared<'_, S>) {
-        let stats = &mut *cx.stats;
+        self.end_served(reason, cx.now, cx.config, cx.stats);
+    }
+}
+
+impl<T> Slot<T> {
+    /// A served connection is over: count it, and linger.
+    pub(crate) fn end_served(
+        &mut self,
+        reason: CloseReason,
+        now: Instant,
+        config: &Config,
+        stats: &mut Stats,
+    ) {
         stats.active = stats.active.saturating_sub(1);
         let counter = match reason {
             CloseReason::PeerClosed => &mut stats.closed_by_peer,
@@ -475,10 +495,12 @@ impl<T: Default> Slot<T> {
             log::info!("slot {}: {} {}", self.index, Peer(remote), reason.as_str());
         }
         self.phase = Phase::Lingering {
-            deadline: cx.now + cx.config.close_timeout,
+            deadline: now + config.close_timeout,
         };
     }
+}
 
+impl<T: Default> Slot<T> {
     fn serve<S>(&mut self, socket: &mut Socket<'_>, cx: &mut Shared<'_, S>) -> Option<Instant>
     where
         S: Service<Session = T>,

@@ -33,7 +33,7 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
 
 use crate::config::{Config, FullPolicy};
-use crate::connection::{holds_place, Phase, Reclaim, Shared, Slot};
+use crate::connection::{holds_place, CloseReason, Phase, Reclaim, Shared, Slot};
 use crate::ingress::{self, OneFrame};
 use crate::service::Service;
 use crate::stats::Stats;
@@ -301,6 +301,14 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
                 rx.consume(|frame| {
                     if ingress::is_syn_to(frame, port) {
                         watch = self.reclaim_listener(now, sockets);
+                        if watch.is_none() {
+                            // No socket can be had now: drop the SYN, as a
+                            // full SYN queue does; the client sends it again
+                            // (after 1 s, then 2 s, ...) and finds one then.
+                            let dropped = &mut self.stats.syn_dropped;
+                            *dropped = dropped.saturating_add(1);
+                            return;
+                        }
                     }
                     let mut one = OneFrame::new(frame, meta, tx, capabilities);
                     iface.poll_ingress_single(now, &mut one, sockets);
@@ -444,14 +452,12 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     }
 
     /// A SYN arrived and no socket listens: take one back for it, in this
-    /// order: a closing socket with nothing unacknowledged left, the oldest
-    /// half-open handshake, a closing socket with only our FIN
-    /// unacknowledged. Never a connection being served or waiting for a
+    /// order (lwIP's, in `tcp_alloc`): a closing socket with nothing
+    /// unacknowledged left, a closing socket with only our FIN
+    /// unacknowledged, the oldest half-open handshake. Never a connection being served or waiting for a
     /// place, never one with answer bytes the peer has not acknowledged,
-    /// never a handshake begun in this poll. When nothing can be taken
-    /// back, the SYN is refused (reset) by the stack, and the oldest
-    /// waiting connection gets its answer now, so that its socket comes
-    /// free once the peer acknowledges it. Returns the socket that listens.
+    /// never a handshake begun in this poll. Returns the socket that
+    /// listens, if one could be had.
     fn reclaim_listener(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<usize> {
         let mut best: Option<(Reclaim, Instant, usize)> = None;
         for (i, slot) in self.slots.iter().enumerate().take(self.in_use) {
@@ -462,13 +468,11 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
                 }
             }
         }
-        let Some((rank, _, i)) = best else {
-            if let Some(i) = self.oldest_queued() {
-                self.refuse(i, now, sockets);
-            }
-            return None;
-        };
+        let (rank, _, i) = best?;
         let slot = self.slots.get_mut(i)?;
+        if let Phase::Serving { .. } = slot.phase {
+            slot.end_served(CloseReason::PeerClosed, now, &self.config, &mut self.stats);
+        }
         let counter = match rank {
             Reclaim::HalfOpen => &mut self.stats.reclaimed_half_open,
             Reclaim::Finished | Reclaim::FinOnly => &mut self.stats.reclaimed_lingering,

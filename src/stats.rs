@@ -43,6 +43,10 @@ pub struct Stats {
     /// Closing sockets taken back to listen before their closing
     /// handshake ended (nothing but at most our FIN unacknowledged).
     pub reclaimed_lingering: u64,
+    /// SYNs dropped because no socket could be had for them: every socket
+    /// held a client, a waiting connection or unacknowledged answers (the
+    /// client sends its SYN again).
+    pub syn_dropped: u64,
     /// Sockets finishing a closing handshake now (busy answers included).
     pub lingering: u32,
     /// Connections waiting for a client place now.
@@ -71,7 +75,7 @@ impl Stats {
     /// Every counter with its label, in the order [`Display`] prints them.
     ///
     /// [`Display`]: core::fmt::Display
-    pub fn fields(&self) -> [(&'static str, u64); 20] {
+    pub fn fields(&self) -> [(&'static str, u64); 21] {
         [
             ("active", u64::from(self.active)),
             ("peak", u64::from(self.peak_active)),
@@ -88,6 +92,7 @@ impl Stats {
             ("close aborted", self.close_aborted),
             ("reclaimed half-open", self.reclaimed_half_open),
             ("reclaimed lingering", self.reclaimed_lingering),
+            ("SYN dropped", self.syn_dropped),
             ("lingering", u64::from(self.lingering)),
             ("answered", self.answered),
             ("rejected", self.rejected),

@@ -20,6 +20,7 @@ pub struct Counters {
     pub close_aborted: u64,
     pub reclaimed_half_open: u64,
     pub reclaimed_lingering: u64,
+    pub syn_dropped: u64,
     pub lingering: u64,
     pub answered: u64,
     pub rejected: u64,
@@ -58,6 +59,7 @@ impl Counters {
                 "rejected" => (17, &mut c.rejected),
                 "bytes in" => (18, &mut c.bytes_in),
                 "bytes out" => (19, &mut c.bytes_out),
+                "SYN dropped" => (20, &mut c.syn_dropped),
                 _ => return None,
             };
             if seen & (1 << bit) != 0 {
@@ -66,7 +68,7 @@ impl Counters {
             seen |= 1 << bit;
             *field = value;
         }
-        (seen == (1 << 20) - 1).then_some(c)
+        (seen == (1 << 21) - 1).then_some(c)
     }
 
     /// Parses a line the server prints: `stats: <counters>` or

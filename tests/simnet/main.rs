@@ -7,6 +7,7 @@ mod wire;
 
 #[cfg(feature = "dhcpv4")]
 mod addressing;
+mod admission;
 mod bench;
 mod exchange;
 mod faults;
