@@ -4,9 +4,11 @@
 #   firmware/build-all.sh
 #
 # Installs what it needs when missing (idempotent): the Rust targets of the
-# boards (rustup) and arm-none-eabi-size (Debian's binutils-arm-none-eabi).
-# Also runs `cargo fmt --check` and `cargo clippy --release -- -D warnings`
-# per board unless FIRMWARE_SKIP_LINT=1. Exits non-zero if any step fails.
+# boards and the `llvm-tools` component (rustup), whose llvm-size reads the
+# ELF of every board's architecture. Also runs `cargo fmt --check` and
+# `cargo clippy --release -- -D warnings` per board, and lints the shared
+# board library for each kind of target, unless FIRMWARE_SKIP_LINT=1.
+# Exits non-zero if any step fails.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -14,6 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 boards=(
     "mps2-an385 thumbv7m-none-eabi"
     "nucleo-f429zi thumbv7em-none-eabihf"
+    "qemu-riscv32 riscv32imac-unknown-none-elf"
 )
 
 installed=$(rustup target list --installed)
@@ -23,12 +26,23 @@ for entry in "${boards[@]}"; do
         rustup target add "$target"
     fi
 done
-if ! command -v arm-none-eabi-size >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then
-        apt-get update -qq && apt-get install -y -qq binutils-arm-none-eabi >/dev/null
-    else
-        sudo apt-get update -qq && sudo apt-get install -y -qq binutils-arm-none-eabi >/dev/null
-    fi
+if ! rustup component list --installed | grep -q '^llvm-tools'; then
+    rustup component add llvm-tools
+fi
+size="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-size"
+
+if [ "${FIRMWARE_SKIP_LINT:-0}" != 1 ]; then
+    # The shared board library is a path dependency of every board, which
+    # cargo does not lint there: lint it by itself, for each kind of target.
+    echo "== board (shared library)"
+    (
+        cd "$here/board"
+        cargo fmt --check
+        cargo clippy --locked --target thumbv7m-none-eabi --features cortex-m -- -D warnings
+        cargo clippy --locked --target riscv32imac-unknown-none-elf -- -D warnings
+        RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --target thumbv7m-none-eabi \
+            --features cortex-m
+    )
 fi
 
 sizes=()
@@ -45,17 +59,21 @@ for entry in "${boards[@]}"; do
         fi
     )
     elf="$here/$board/target/$target/release/multiserve-$board"
-    sizes+=("$board $(arm-none-eabi-size -A "$elf" | awk '
-        $1 == ".vector_table" { v = $2 } $1 == ".text" { t = $2 } $1 == ".rodata" { r = $2 }
-        $1 == ".data" { d = $2 } $1 == ".bss" { b = $2 }
-        END { print v + 0, t + 0, r + 0, d + 0, b + 0 }')")
+    # The image: the Cortex-M vector table, riscv-rt's start-up code
+    # (.init.rust), code, constants and the initial values of .data.
+    sizes+=("$board $("$size" -A "$elf" | awk '
+        $1 == ".vector_table" || $1 == ".init.rust" { v += $2 }
+        $1 == ".text" { t = $2 } $1 == ".rodata" { r = $2 }
+        $1 == ".data" { d = $2 } $1 == ".bss" { b = $2 } $1 == ".uninit" { u = $2 }
+        END { print v + 0, t + 0, r + 0, d + 0, b + 0, u + 0 }')")
 done
 
 echo
 printf '%-15s %8s %8s %8s %8s %10s %10s\n' board .text .rodata .data .bss flash static-RAM
 for line in "${sizes[@]}"; do
-    read -r board vectors text rodata data bss <<<"$line"
+    read -r board other text rodata data bss uninit <<<"$line"
     printf '%-15s %8d %8d %8d %8d %10d %10d\n' "$board" "$text" "$rodata" "$data" "$bss" \
-        $((vectors + text + rodata + data)) $((data + bss))
+        $((other + text + rodata + data)) $((data + bss + uninit))
 done
-echo "(bytes; flash = vector table + .text + .rodata + .data; static RAM excludes the stack)"
+echo "(bytes; flash = the image: vector table or start-up code + .text + .rodata + .data;"
+echo " static RAM = .data + .bss, without the stack; the RISC-V image runs from RAM)"

@@ -144,21 +144,59 @@ impl Default for Reverse {
     }
 }
 
+/// The service's windows as `const fn`s, so that a board sizes its static
+/// scratch buffers from the service it runs rather than from copied numbers.
+impl Reverse {
+    /// [`Service::input_window`] of `Reverse::new(framing, max_len)`, in
+    /// bytes: a whole line with its `\r\n` (line framing), or one chunk.
+    pub const fn input_window_for(framing: Framing, max_len: usize) -> usize {
+        let framer = LineFramer::new(max_len);
+        match framing {
+            Framing::Line => framer.window(),
+            Framing::Chunk => framer.max_len(),
+        }
+    }
+
+    /// [`Service::output_window`] of `Reverse::new(framing, max_len)`, in
+    /// bytes: the longer of a line's answer and the error line (line
+    /// framing), or one chunk.
+    pub const fn output_window_for(framing: Framing, max_len: usize) -> usize {
+        let framer = LineFramer::new(max_len);
+        match framing {
+            Framing::Line => {
+                let line = framer.window();
+                let error = error_line_len(framer.max_len());
+                if line > error {
+                    line
+                } else {
+                    error
+                }
+            }
+            Framing::Chunk => framer.max_len(),
+        }
+    }
+}
+
+/// The length of `error: line longer than {max_len} bytes\n`.
+const fn error_line_len(max_len: usize) -> usize {
+    let mut digits = 1;
+    let mut rest = max_len / 10;
+    while rest > 0 {
+        digits += 1;
+        rest /= 10;
+    }
+    "error: line longer than ".len() + digits + " bytes\n".len()
+}
+
 impl Service for Reverse {
     type Session = Mode;
 
     fn input_window(&self) -> usize {
-        match self.framing {
-            Framing::Line => self.framer.window(),
-            Framing::Chunk => self.framer.max_len(),
-        }
+        Reverse::input_window_for(self.framing, self.framer.max_len())
     }
 
     fn output_window(&self) -> usize {
-        match self.framing {
-            Framing::Line => self.framer.window().max(self.error_line.len()),
-            Framing::Chunk => self.framer.max_len(),
-        }
+        Reverse::output_window_for(self.framing, self.framer.max_len())
     }
 
     fn receive(
@@ -235,5 +273,25 @@ mod tests {
         let r = Reverse::new(Framing::Line, usize::MAX);
         assert!(r.error_line.ends_with(" bytes\n"));
         assert!(r.output_window() >= r.error_line.len());
+    }
+
+    #[test]
+    fn const_windows_match_the_service() {
+        for max_len in [0, 1, 9, 10, 53, 54, 55, 99, 1024, usize::MAX] {
+            let r = Reverse::new(Framing::Line, max_len);
+            assert_eq!(error_line_len(r.max_len()), r.error_line.len(), "{max_len}");
+            assert_eq!(
+                r.output_window(),
+                (r.max_len().saturating_add(2)).max(r.error_line.len())
+            );
+            assert_eq!(r.input_window(), r.max_len().saturating_add(2));
+            let c = Reverse::new(Framing::Chunk, max_len);
+            assert_eq!(
+                (c.input_window(), c.output_window()),
+                (c.max_len(), c.max_len())
+            );
+        }
+        const LINE: usize = Reverse::output_window_for(Framing::Line, 1024);
+        assert_eq!(LINE, 1026);
     }
 }

@@ -13,7 +13,7 @@ step() { printf '\n=== %s\n' "$*"; }
 
 step "set-up: Rust components and targets"
 installed_targets=$(rustup target list --installed)
-for target in thumbv7m-none-eabi; do
+for target in thumbv7m-none-eabi riscv32imac-unknown-none-elf; do
     grep -qx "$target" <<<"$installed_targets" || rustup target add "$target"
 done
 installed_components=$(rustup component list --installed)
@@ -21,16 +21,16 @@ for component in rustfmt clippy; do
     grep -q "^$component" <<<"$installed_components" || rustup component add "$component"
 done
 
-# System packages: iproute2 for the TAP tests, QEMU for the emulated board.
+# System packages: iproute2 for the TAP tests, QEMU for the emulated boards
+# (qemu-system-arm: the AN385; qemu-system-misc: the RISC-V virt machine).
 missing=()
 command -v ip >/dev/null || missing+=(iproute2)
 command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
-command -v arm-none-eabi-size >/dev/null || missing+=(binutils-arm-none-eabi)
+command -v qemu-system-riscv32 >/dev/null || missing+=(qemu-system-misc)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         step "set-up: apt-get install ${missing[*]}"
-        apt-get update -qq
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+        bash tests/apt-install.sh "${missing[@]}"
     else
         echo "NOTE: not root, so not installing ${missing[*]}; tests that need them will skip" >&2
     fi

@@ -18,7 +18,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 cd "$here"
 
 if ! command -v qemu-system-arm >/dev/null; then
-    apt-get update -qq && apt-get install -y -qq qemu-system-arm >/dev/null
+    bash ../../tests/apt-install.sh qemu-system-arm
 fi
 cargo build --release --quiet
 

@@ -19,9 +19,7 @@ if [ "${MULTISERVE_BENCH_NETNS:-}" != 1 ]; then
     cd "$repo"
     echo "== building release binaries and firmware" >&2
     cargo build --release -q -p multiserve-host
-    if ! command -v qemu-system-arm >/dev/null; then
-        apt-get update -qq && apt-get install -y -qq qemu-system-arm >/dev/null
-    fi
+    command -v qemu-system-arm >/dev/null || bash tests/apt-install.sh qemu-system-arm
     FIRMWARE_SKIP_LINT=1 bash firmware/build-all.sh > target/bench-firmware-sizes.txt
     echo "== the core alone, over the simulated wire" >&2
     command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }

@@ -1,14 +1,17 @@
-//! The emulated board, tested for real: the AN385 firmware booted in
-//! `qemu-system-arm`, reached through QEMU's user network from kernel TCP
-//! clients, running the same conformance suite as the TAP tests.
+//! The emulated boards, tested for real: each board's firmware booted in
+//! QEMU, reached through QEMU's user network from kernel TCP clients,
+//! running the same conformance suite as the TAP tests. One test per board:
+//! the Arm MPS2 AN385 (`qemu-system-arm`) and the RISC-V `virt` machine
+//! (`qemu-system-riscv32`). The two run one after the other, so that each
+//! suite's timing is its own.
 //!
 //! QEMU's user network accepts a TCP connect before the guest has even
 //! started, so a successful connect proves nothing: the test waits for the
 //! firmware's own `serving on` log line first.
 //!
-//! Needs `qemu-system-arm` and the `thumbv7m-none-eabi` target; without
-//! them the test says so loudly on stderr and passes, unless
-//! `MULTISERVE_REQUIRE_ALL=1` makes that a failure.
+//! Needs the board's QEMU and Rust target; without them the test says so
+//! loudly on stderr and passes, unless `MULTISERVE_REQUIRE_ALL=1` makes
+//! that a failure.
 
 #[path = "../conformance/mod.rs"]
 mod conformance;
@@ -17,7 +20,7 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -25,9 +28,9 @@ use socket2::{Domain, Protocol, Socket};
 
 use conformance::{Counters, Target};
 
-/// The board's capacity (`firmware/mps2-an385`).
+/// Clients every board serves at once: its capacity (`firmware/board`).
 const CLIENTS: usize = 8;
-/// The board's queue wait: the default of the core's `Config`.
+/// The boards' queue wait: the default of the core's `Config`.
 const QUEUE_WAIT: Duration = Duration::from_secs(2);
 /// The idle timeout the test image is built with. Not shorter: QEMU's
 /// port forward listens with a backlog of 1, so when several clients
@@ -36,8 +39,66 @@ const QUEUE_WAIT: Duration = Duration::from_secs(2);
 /// that got in first sit idle waiting for the others.
 const IDLE: Duration = Duration::from_secs(10);
 
-fn board_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../firmware/mps2-an385")
+/// An emulated board: its crate and the QEMU that runs it.
+struct Emulated {
+    /// The board's folder under `firmware/`; its binary is
+    /// `multiserve-<dir>`, and its `run-qemu.sh PORT ELF` boots it.
+    dir: &'static str,
+    /// The board's Rust target.
+    target: &'static str,
+    /// The QEMU program `run-qemu.sh` runs, and the Debian package with it.
+    qemu: &'static str,
+    package: &'static str,
+}
+
+const AN385: Emulated = Emulated {
+    dir: "mps2-an385",
+    target: "thumbv7m-none-eabi",
+    qemu: "qemu-system-arm",
+    package: "qemu-system-arm",
+};
+
+const RISCV32_VIRT: Emulated = Emulated {
+    dir: "qemu-riscv32",
+    target: "riscv32imac-unknown-none-elf",
+    qemu: "qemu-system-riscv32",
+    package: "qemu-system-misc",
+};
+
+/// Held while a board runs its suite: one QEMU at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+impl Emulated {
+    fn dir(&self) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../firmware")
+            .join(self.dir)
+    }
+
+    /// Build the test image: the board's release build with a short idle
+    /// timeout, in a target folder of its own (the normal image keeps
+    /// 300 s).
+    fn build_image(&self) -> Result<PathBuf, String> {
+        let dir = self.dir();
+        let target_dir = dir.join("target/idle-test");
+        let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(["build", "--release", "--locked"])
+            .current_dir(&dir)
+            .env("CARGO_TARGET_DIR", &target_dir)
+            .env("MULTISERVE_IDLE_TIMEOUT_SECS", IDLE.as_secs().to_string())
+            // The outer `cargo test` sets these for the host; not for the board.
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_BUILD_TARGET")
+            .status()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !status.success() {
+            return Err(format!("building the {} image failed ({status})", self.dir));
+        }
+        Ok(target_dir
+            .join(self.target)
+            .join("release")
+            .join(format!("multiserve-{}", self.dir)))
+    }
 }
 
 /// Skip loudly, or fail where skips are forbidden.
@@ -49,42 +110,21 @@ fn skip(why: &str) {
     let _ = io::stderr().write_all(message.as_bytes());
 }
 
-/// Build the test image: the board's release build with a short idle
-/// timeout, in a target folder of its own (the normal image keeps 300 s).
-fn build_image() -> Result<PathBuf, String> {
-    let dir = board_dir();
-    let target_dir = dir.join("target/idle-test");
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--locked"])
-        .current_dir(&dir)
-        .env("CARGO_TARGET_DIR", &target_dir)
-        .env("MULTISERVE_IDLE_TIMEOUT_SECS", IDLE.as_secs().to_string())
-        // The outer `cargo test` sets these for the host; not for the board.
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("building the board image failed ({status})"));
-    }
-    Ok(target_dir.join("thumbv7m-none-eabi/release/multiserve-mps2-an385"))
-}
-
 /// QEMU running the board, stopped by PID when dropped.
 struct Board {
     qemu: Child,
     addr: SocketAddr,
-    log: std::sync::Mutex<mpsc::Receiver<String>>,
+    log: Mutex<mpsc::Receiver<String>>,
 }
 
 impl Board {
-    fn boot(image: &Path) -> Board {
+    fn boot(board: &Emulated, image: &Path) -> Board {
         // A free port on loopback for QEMU to forward.
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut qemu = Command::new(board_dir().join("run-qemu.sh"))
+        let mut qemu = Command::new(board.dir().join("run-qemu.sh"))
             .arg(port.to_string())
             .arg(image)
             .stdout(Stdio::piped())
@@ -101,13 +141,13 @@ impl Board {
                 }
             }
         });
-        let board = Board {
+        let running = Board {
             qemu,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            log: std::sync::Mutex::new(log),
+            log: Mutex::new(log),
         };
-        board.wait_for("serving on ", Duration::from_secs(60));
-        board
+        running.wait_for("serving on ", Duration::from_secs(60));
+        running
     }
 
     fn wait_for(&self, needle: &str, within: Duration) {
@@ -195,24 +235,27 @@ fn bulk_exchange_is_exact(t: &dyn Target, total: usize) {
     assert_eq!(first_difference, None, "answers differ");
 }
 
-#[test]
-fn conformance_suite_on_the_emulated_board() {
-    if Command::new("qemu-system-arm")
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        return skip("qemu-system-arm is not installed (apt-get install qemu-system-arm)");
+/// Boots `board` and runs the conformance suite against it.
+fn conformance_suite_on(board: &Emulated) {
+    if Command::new(board.qemu).arg("--version").output().is_err() {
+        return skip(&format!(
+            "{} is not installed (apt-get install {})",
+            board.qemu, board.package
+        ));
     }
-    let image = match build_image() {
+    let image = match board.build_image() {
         Ok(image) => image,
         Err(e) => return skip(&e),
     };
-    let board = Board::boot(&image);
-    let t: &dyn Target = &board;
+    // A suite that failed on the other board leaves the lock poisoned; the
+    // lock only orders the runs, so take it anyway.
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let running = Board::boot(board, &image);
+    let t: &dyn Target = &running;
+    let name = board.dir;
     // No waits between steps: a client that left holds no place while its
     // socket finishes closing, so each step starts at once.
-    let step = |name: &str| eprintln!("qemu: {name}");
+    let step = |step: &str| eprintln!("qemu {name}: {step}");
 
     step("reverse, UTF-8, CRLF, pipelined, split lines");
     conformance::reverses_a_line(t);
@@ -239,4 +282,14 @@ fn conformance_suite_on_the_emulated_board() {
     conformance::all_slots_are_free(t, CLIENTS);
     step("10 MB bulk exchange");
     bulk_exchange_is_exact(t, 10 * 1000 * 1000);
+}
+
+#[test]
+fn conformance_suite_on_the_an385() {
+    conformance_suite_on(&AN385);
+}
+
+#[test]
+fn conformance_suite_on_the_riscv32_virt_machine() {
+    conformance_suite_on(&RISCV32_VIRT);
 }

@@ -173,7 +173,7 @@ pub struct Link {
     pub mbps_100: bool,
 }
 
-/// Counters, for logging.
+/// Counters, for logging. Each wraps around at `u32::MAX`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Stats {
     pub rx_frames: u32,
@@ -318,6 +318,10 @@ pub struct Lan9118 {
     tx_tag: u16,
     stats: Stats,
     chip_id: u32,
+    /// The link state the PHY last reported.
+    link_up: bool,
+    /// The error counts last logged by [`Lan9118::check_link`].
+    logged_errors: (u32, u32),
 }
 
 impl Lan9118 {
@@ -395,6 +399,8 @@ impl Lan9118 {
             tx_tag: 0,
             stats: Stats::default(),
             chip_id,
+            link_up: false,
+            logged_errors: (0, 0),
         })
     }
 
@@ -405,10 +411,6 @@ impl Lan9118 {
     /// `ID_REV`: chip ID in the top half, revision in the bottom.
     pub fn chip_id(&self) -> u32 {
         self.chip_id
-    }
-
-    pub fn stats(&self) -> Stats {
-        self.stats
     }
 
     /// The free-running 25 MHz counter: different on every boot, for
@@ -441,6 +443,30 @@ impl Lan9118 {
         };
         self.regs.write(reg::INT_EN, INT_MASK);
         Ok(link)
+    }
+
+    /// The main loop's link query: runs [`Lan9118::service`], logs the
+    /// negotiated mode after a link change and the counters when the error
+    /// counts changed, and returns whether the link is up.
+    pub fn check_link(&mut self) -> bool {
+        match self.service() {
+            Ok(Some(link)) => {
+                self.link_up = link.up;
+                if link.up {
+                    let mbps = if link.mbps_100 { 100 } else { 10 };
+                    let duplex = if link.full_duplex { "full" } else { "half" };
+                    log::info!("LAN9118: {} Mbit/s {} duplex", mbps, duplex);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => log::warn!("LAN9118: {:?}", e),
+        }
+        let errors = (self.stats.rx_errors, self.stats.tx_errors);
+        if errors != self.logged_errors {
+            self.logged_errors = errors;
+            log::warn!("LAN9118: {:?}", self.stats);
+        }
+        self.link_up
     }
 
     fn update_link(&mut self) -> Result<Link, Error> {
@@ -479,7 +505,7 @@ impl Lan9118 {
         let _ = self
             .regs
             .spin_until(|r| r.read(reg::RX_CFG) & RX_CFG_DUMP == 0);
-        self.stats.rx_errors += 1;
+        self.stats.rx_errors = self.stats.rx_errors.wrapping_add(1);
     }
 
     /// Pops the next good frame (without FCS) into `rx_buf`; returns its
@@ -504,13 +530,13 @@ impl Lan9118 {
                 for _ in 0..words {
                     let _ = self.regs.read(reg::RX_DATA_FIFO);
                 }
-                self.stats.rx_errors += 1;
+                self.stats.rx_errors = self.stats.rx_errors.wrapping_add(1);
                 continue;
             }
             for chunk in self.rx_buf[..words * 4].chunks_exact_mut(4) {
                 chunk.copy_from_slice(&self.regs.read(reg::RX_DATA_FIFO).to_le_bytes());
             }
-            self.stats.rx_frames += 1;
+            self.stats.rx_frames = self.stats.rx_frames.wrapping_add(1);
             return Some(len - 4);
         }
     }
@@ -520,7 +546,7 @@ impl Lan9118 {
         let used = (self.regs.read(reg::TX_FIFO_INF) >> 16) & 0xFF;
         for _ in 0..used {
             if self.regs.read(reg::TX_STATUS_FIFO) & TX_STS_ERROR != 0 {
-                self.stats.tx_errors += 1;
+                self.stats.tx_errors = self.stats.tx_errors.wrapping_add(1);
             }
         }
     }
@@ -572,7 +598,7 @@ impl phy::TxToken for TxToken<'_> {
             word[..chunk.len()].copy_from_slice(chunk);
             regs.write(reg::TX_DATA_FIFO, u32::from_le_bytes(word));
         }
-        self.stats.tx_frames += 1;
+        self.stats.tx_frames = self.stats.tx_frames.wrapping_add(1);
         result
     }
 }

@@ -2,9 +2,7 @@
 //!
 //! Every record becomes one line on the host's standard output (QEMU with
 //! `-semihosting-config enable=on,target=native` prints it on its own
-//! stdout). Info records are printed as they are, so that a line such as
-//! `serving on 10.0.2.15:7000` starts the line; other levels get a prefix
-//! (`WARN: …`, `DEBUG target: …`).
+//! stdout), as [`multiserve_board::RecordLine`] formats it.
 //!
 //! A panic prints `panic: <location>: <message>` and then ends the
 //! emulation through the semihosting `SYS_EXIT` call with a failure status,
@@ -15,7 +13,7 @@
 use core::panic::PanicInfo;
 
 use cortex_m_semihosting::{debug, hprintln};
-use log::{Level, LevelFilter, Log, Metadata, Record};
+use log::{LevelFilter, Log, Metadata, Record};
 
 struct Semihosting;
 
@@ -30,13 +28,7 @@ impl Log for Semihosting {
         if !self.enabled(record.metadata()) {
             return;
         }
-        match record.level() {
-            Level::Info => hprintln!("{}", record.args()),
-            Level::Error | Level::Warn => hprintln!("{}: {}", record.level(), record.args()),
-            Level::Debug | Level::Trace => {
-                hprintln!("{} {}: {}", record.level(), record.target(), record.args())
-            }
-        }
+        hprintln!("{}", multiserve_board::RecordLine(record));
     }
 
     fn flush(&self) {}
@@ -52,10 +44,7 @@ pub fn init(level: LevelFilter) {
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
     cortex_m::interrupt::disable();
-    match info.location() {
-        Some(location) => hprintln!("panic: {}: {}", location, info.message()),
-        None => hprintln!("panic: {}", info.message()),
-    }
+    hprintln!("{}", multiserve_board::PanicLine(info));
     exit_failure()
 }
 

@@ -5,41 +5,31 @@
 //! * NIC: the on-chip Ethernet MAC with DMA (driven by `stm32-eth`), RMII to
 //!   the board's LAN8742A PHY at MDIO address 0 (PA1, PA2, PA7, PB13, PC1,
 //!   PC4, PC5, PG11, PG13). [`eth`] adapts stm32-eth's DMA rings to smoltcp.
-//! * Clock: SysTick at 1 kHz ([`clock`]).
+//! * Clock: SysTick at 1 kHz ([`multiserve_board::systick`]).
 //! * Logging: `log` over RTT (`rtt-target`); `cargo run --release` flashes
 //!   the board with probe-rs and shows the log.
 //! * Panics print `panic: <location>: <message>` over RTT, wait about 100 ms
 //!   for the probe to read it, and reset the board: an unattended server
 //!   comes back by itself.
-//! * Address: DHCPv4 from link-up on (the PHY takes 2-3 s after reset);
-//!   without a lease [`DHCP_TIMEOUT`] after link-up the static fallback
-//!   192.168.69.1/24. Once an address is configured, one line
-//!   `serving on IP:PORT` is logged.
-//! * Service: [`multiserve::Reverse`] on line framing, port 7000, a pool of
-//!   [`CLIENTS`] clients at once, in a pool of [`POOL`] sockets (the spare
-//!   ones listen while others close or sit half-open, and answer "busy").
+//! * Address: DHCPv4, else the static fallback 192.168.69.1/24.
 //!
-//! The main loop runs the core's poll step, then sleeps (`wfi`) until the
-//! returned deadline or the Ethernet interrupt. The PHY's interrupt pin is
-//! not wired to the MCU on this board (it supplies the RMII reference
-//! clock), so the link is checked every [`LINK_POLL`].
+//! The server, its memory and the main loop are `multiserve-board`'s; it
+//! sleeps (`wfi`) until the next deadline or the Ethernet interrupt. The
+//! PHY's interrupt pin is not wired to the MCU on this board (it supplies
+//! the RMII reference clock), so the link is checked every [`LINK_POLL`].
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
-mod clock;
 mod eth;
 
 use core::panic::PanicInfo;
 
 use cortex_m_rt::entry;
-use log::{error, info, warn, LevelFilter};
-use multiserve::addressing::{Addressing, Change};
-use multiserve::{Config as ServerConfig, Framing, Resources, Reverse, Server};
-use smoltcp::iface::{Config, Interface, SocketSet, SocketStorage};
-use smoltcp::socket::tcp;
-use smoltcp::time::{Duration, Instant};
+use log::{info, warn, LevelFilter};
+use multiserve_board::{systick, Board, Link};
+use smoltcp::time::Duration;
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
 use static_cell::ConstStaticCell;
 use stm32_eth::dma::{RxRingEntry, TxRingEntry};
@@ -64,52 +54,6 @@ const RX_ENTRIES: usize = 4;
 const TX_ENTRIES: usize = 4;
 /// How often to look at the PHY's link state.
 const LINK_POLL: Duration = Duration::from_millis(500);
-
-/// The service port.
-const PORT: u16 = 7000;
-/// Clients served at once.
-const CLIENTS: usize = 8;
-/// Sockets: the clients and 4 spare sockets.
-const POOL: usize = CLIENTS + 4;
-/// Longest line the reverse service answers.
-const MAX_LINE: usize = 1024;
-/// Scratch buffers: a line and its `\r\n`.
-const SCRATCH: usize = MAX_LINE + 2;
-/// Per-client socket buffers; they must hold one line and its answer.
-const SOCKET_RX: usize = 2048;
-const SOCKET_TX: usize = 2048;
-/// Socket set entries: the pool and DHCP.
-const SOCKETS: usize = POOL + 1;
-
-/// How long to wait for a DHCP lease before using the static address.
-const DHCP_TIMEOUT: Duration = Duration::from_secs(4);
-const STATIC_ADDRESS: Ipv4Cidr = Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24);
-
-struct ClientBuffers {
-    rx: [u8; SOCKET_RX],
-    tx: [u8; SOCKET_TX],
-}
-
-/// All socket buffers and scratch space (all zeros: `.bss`).
-struct Buffers {
-    clients: [ClientBuffers; POOL],
-    input: [u8; SCRATCH],
-    output: [u8; SCRATCH],
-}
-
-static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers {
-    clients: [const {
-        ClientBuffers {
-            rx: [0; SOCKET_RX],
-            tx: [0; SOCKET_TX],
-        }
-    }; POOL],
-    input: [0; SCRATCH],
-    output: [0; SCRATCH],
-});
-
-static SOCKET_STORAGE: ConstStaticCell<[SocketStorage<'static>; SOCKETS]> =
-    ConstStaticCell::new([SocketStorage::EMPTY; SOCKETS]);
 
 /// The DMA rings live in SRAM1/2 (`.bss`), which the Ethernet DMA reaches.
 static RX_RING: ConstStaticCell<[RxRingEntry; RX_ENTRIES]> =
@@ -136,7 +80,7 @@ fn main() -> ! {
         .sysclk(SYSCLK_MHZ.MHz())
         .hclk(SYSCLK_MHZ.MHz())
         .freeze();
-    clock::start(cp.SYST, clocks.hclk().raw());
+    systick::start(cp.SYST, clocks.hclk().raw());
     info!("STM32F429ZI at {} MHz", clocks.hclk().raw() / 1_000_000);
 
     let gpioa = dp.GPIOA.split();
@@ -177,15 +121,15 @@ fn main() -> ! {
     let (mac, dma) = ethernet.split();
     let mut phy = LAN8742A::new(mac, PHY_ADDRESS);
     phy.reset();
-    let start = clock::now();
+    let start = systick::now();
     while phy.is_resetting() {
-        if clock::now() - start > Duration::from_millis(500) {
+        if systick::now() - start > Duration::from_millis(500) {
             warn!("PHY reset did not finish");
             break;
         }
     }
     phy.phy_init();
-    let mut device = Eth::new(dma, RX_ENTRIES);
+    let device = Eth::new(dma, RX_ENTRIES);
 
     let mac_address = board_mac_address();
     let seed = hardware_seed(&dp.RNG).unwrap_or_else(|| {
@@ -195,87 +139,49 @@ fn main() -> ! {
     });
     info!("MAC {}", mac_address);
 
-    let mut config = Config::new(mac_address.into());
-    config.random_seed = seed;
-    let mut iface = Interface::new(config, &mut device, clock::now());
-
-    let memory = BUFFERS.take();
-    let mut sockets = SocketSet::new(&mut SOCKET_STORAGE.take()[..]);
-    // DHCP first: the server wants its pool last.
-    let mut addressing = Addressing::new(&mut sockets, DHCP_TIMEOUT, STATIC_ADDRESS, None);
-
-    let service = Reverse::new(Framing::Line, MAX_LINE);
-    let resources = Resources {
-        pool: memory
-            .clients
-            .each_mut()
-            .map(|b| tcp::Socket::new(tcp_buffer(&mut b.rx), tcp_buffer(&mut b.tx))),
-        input: &mut memory.input,
-        output: &mut memory.output,
+    let board = Board {
+        device,
+        mac: mac_address,
+        random_seed: seed,
+        now: systick::now,
+        fallback: Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24),
+        gateway: None,
     };
-    let server_config = ServerConfig {
-        port: PORT,
-        clients: Some(CLIENTS),
-        ..ServerConfig::default()
-    };
-    let mut server: Server<'_, _, POOL> =
-        match Server::new(server_config, service, resources, &mut sockets) {
-            Ok(server) => server,
-            Err(e) => {
-                error!("server: {}", e);
-                halt("server setup failed")
-            }
-        };
-
-    let mut announced = false;
-    let mut link: Option<PhySpeed> = None;
-    let mut next_link_check = clock::now();
+    let mut speed: Option<PhySpeed> = None;
+    let mut next_link_check = systick::now();
     let mut eth_errors = (0, 0);
-    loop {
-        let now = clock::now();
+    let link = |device: &mut Eth<'_, '_>, now| {
         let _ = eth::take_interrupt();
-
         if now >= next_link_check {
             next_link_check = now + LINK_POLL;
-            let speed = if phy.link_established() {
+            let found = if phy.link_established() {
                 phy.link_speed()
             } else {
                 None
             };
-            if speed != link {
-                link = speed;
-                match speed {
-                    Some(speed) => {
-                        phy.get_miim().set_speed(mac_speed(speed));
-                        info!("link up, {:?}", speed);
-                    }
-                    None => warn!("link down"),
+            if found != speed {
+                speed = found;
+                if let Some(speed) = speed {
+                    phy.get_miim().set_speed(mac_speed(speed));
+                    info!("PHY: {:?}", speed);
                 }
             }
         }
-
-        let mut delay = server.poll(now, &mut iface, &mut device, &mut sockets);
         let stats = device.stats();
         if (stats.rx_errors, stats.tx_errors) != eth_errors {
             eth_errors = (stats.rx_errors, stats.tx_errors);
             warn!("Ethernet: {:?}", stats);
         }
-
-        let (change, wake) = addressing.poll(now, link.is_some(), &mut iface, &mut sockets);
-        if let Change::Leased(address) | Change::Fallback(address) = change {
-            announce(address, &mut announced);
-            // The address changed what the stack may send: poll again.
-            delay = Some(Duration::ZERO);
+        Link {
+            up: speed.is_some(),
+            check_again: Some(next_link_check),
         }
-        if let Some(at) = wake {
-            let until = if at > now { at - now } else { Duration::ZERO };
-            delay = Some(delay.map_or(until, |d| d.min(until)));
-        }
-
-        let link_delay = next_link_check - now;
-        delay = Some(delay.map_or(link_delay, |d| d.min(link_delay)));
-        sleep(&mut device, now, delay);
-    }
+    };
+    let sleep = |device: &mut Eth<'_, '_>, deadline| {
+        systick::sleep(deadline, || eth::interrupt_pending() || device.rx_pending())
+    };
+    let Err(e) = multiserve_board::serve(board, link, sleep);
+    halt(e)
 }
 
 #[interrupt]
@@ -338,61 +244,22 @@ fn board_mac_address() -> EthernetAddress {
     EthernetAddress([0x02, 0x00, h[0], h[1], h[2], h[3]])
 }
 
-fn tcp_buffer(buf: &mut [u8]) -> tcp::SocketBuffer<'_> {
-    tcp::SocketBuffer::new(buf)
-}
-
-/// Logs the one `serving on IP:PORT` line the first time an address is up,
-/// and each new address after it.
-fn announce(address: Ipv4Cidr, announced: &mut bool) {
-    if *announced {
-        info!("address now {}", address.address());
-    } else {
-        info!("serving on {}:{}", address.address(), PORT);
-        *announced = true;
-    }
-}
-
-/// Sleeps until `now + delay`, an Ethernet interrupt, or a frame waiting in
-/// the RX ring; `delay == None` waits for the interrupt alone. Checks and
-/// `wfi` run with interrupts masked, so an interrupt arriving in between
-/// ends the `wfi` instead of being missed.
-fn sleep(device: &mut Eth<'_, '_>, now: Instant, delay: Option<Duration>) {
-    let deadline = delay.map(|d| now + d);
-    loop {
-        let wake = cortex_m::interrupt::free(|_| {
-            let due = deadline.is_some_and(|at| clock::now() >= at);
-            if due || eth::interrupt_pending() || device.rx_pending() {
-                return true;
-            }
-            cortex_m::asm::wfi();
-            false
-        });
-        if wake {
-            return;
-        }
-    }
-}
-
-/// Stops for good after a fatal setup error.
-fn halt(why: &str) -> ! {
-    error!("halted: {}", why);
-    cortex_m::interrupt::disable();
-    // Give the debug probe a moment to read the message out of the RTT
-    // buffer, then reset: an unattended server comes back on its own.
-    cortex_m::asm::delay(180_000_000 / 10);
-    cortex_m::peripheral::SCB::sys_reset()
+/// Stops after a fatal set-up error, as a panic does.
+fn halt(why: impl core::fmt::Display) -> ! {
+    multiserve_board::halt(why, reset)
 }
 
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
     cortex_m::interrupt::disable();
-    match info.location() {
-        Some(location) => rtt_target::rprintln!("panic: {}: {}", location, info.message()),
-        None => rtt_target::rprintln!("panic: {}", info.message()),
-    }
-    // Give the debug probe a moment to read the message out of the RTT
-    // buffer, then reset: an unattended server comes back on its own.
+    rtt_target::rprintln!("{}", multiserve_board::PanicLine(info));
+    reset()
+}
+
+/// Gives the debug probe a moment to read the last message out of the RTT
+/// buffer, then resets: an unattended server comes back on its own.
+fn reset() -> ! {
+    cortex_m::interrupt::disable();
     cortex_m::asm::delay(180_000_000 / 10);
     cortex_m::peripheral::SCB::sys_reset()
 }

@@ -1,9 +1,10 @@
-//! A 1 kHz millisecond clock from SysTick.
+//! A 1 kHz millisecond clock from SysTick, and a `wfi` sleep, for Cortex-M
+//! boards (feature `cortex-m`).
 //!
 //! SysTick counts the core clock down from `core_hz / 1000 - 1` and raises
 //! its exception once per millisecond; the handler counts milliseconds in a
 //! 64-bit counter (no wrap in practice). Each tick also ends a `wfi`, which
-//! is how the main loop notices its deadline.
+//! is how [`sleep`] notices its deadline.
 
 use core::cell::Cell;
 
@@ -35,6 +36,30 @@ pub fn now() -> Instant {
 fn SysTick() {
     cortex_m::interrupt::free(|cs| {
         let ms = MILLIS.borrow(cs);
-        ms.set(ms.get() + 1);
+        ms.set(ms.get().wrapping_add(1));
     });
+}
+
+/// Sleeps (`wfi`) until `deadline` or until `work()` is true; `None` waits
+/// for `work()` alone. `work` says whether the NIC has something for the
+/// main loop (an interrupt flag its handler set, a frame waiting).
+///
+/// The checks and the `wfi` run with interrupts masked, so an interrupt
+/// arriving between check and `wfi` still ends the `wfi` (it wakes on
+/// pending interrupts) rather than being missed; its handler runs when the
+/// mask is lifted, before the next check.
+pub fn sleep(deadline: Option<Instant>, mut work: impl FnMut() -> bool) {
+    loop {
+        let wake = cortex_m::interrupt::free(|_| {
+            let due = deadline.is_some_and(|at| now() >= at);
+            if due || work() {
+                return true;
+            }
+            cortex_m::asm::wfi();
+            false
+        });
+        if wake {
+            return;
+        }
+    }
 }

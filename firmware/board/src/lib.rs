@@ -1,0 +1,64 @@
+//! What every multiserve board shares, so that a board crate is its
+//! Ethernet driver, its pins and clocks, and a short `main`.
+//!
+//! - [`memory`]: the static socket buffers, scratch buffers and socket set,
+//!   sized from the service the boards run.
+//! - [`serve`](mod@serve): the server, DHCPv4 with a static fallback, and the main
+//!   loop that polls them and sleeps until the earliest deadline.
+//! - [`output`]: the lines a board prints (log records, the panic line)
+//!   and halting after a fatal set-up error.
+//! - `systick` (feature `cortex-m`): a 1 kHz clock from SysTick and a
+//!   `wfi` sleep that cannot miss an interrupt.
+//!
+//! Every board serves the [`Reverse`](multiserve::Reverse) service on
+//! [`PORT`] with [`Framing::Line`], lines of up
+//! to [`MAX_LINE`] bytes, [`CLIENTS`] clients at once, and logs one line
+//! `serving on IP:PORT` once it has an address.
+#![no_std]
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod memory;
+pub mod output;
+pub mod serve;
+#[cfg(feature = "cortex-m")]
+pub mod systick;
+
+pub use output::{halt, PanicLine, RecordLine};
+pub use serve::{serve, Board, Error, Link};
+
+use multiserve::Framing;
+use smoltcp::time::Duration;
+
+/// The service port.
+pub const PORT: u16 = 7000;
+/// Clients served at once: the server's capacity.
+pub const CLIENTS: usize = 8;
+/// Spare sockets beyond the capacity: they keep a socket listening while
+/// others finish closing or sit half-open, and give the busy answer. The
+/// core's default for 8 clients (half the capacity).
+pub const SPARE: usize = 4;
+/// Sockets in the server's pool, each with a client's buffers.
+pub const POOL: usize = CLIENTS + SPARE;
+/// How messages are framed: lines ending in `\n`.
+pub const FRAMING: Framing = Framing::Line;
+/// Longest line the reverse service answers, in bytes (without its ending).
+pub const MAX_LINE: usize = 1024;
+/// Receive buffer of each pool socket, in bytes. It must hold one line and
+/// its ending; it stays small because QEMU's LAN9118 model has only ~10 KiB
+/// of receive FIFO for all connections together (`mps2-an385`).
+pub const SOCKET_RX: usize = 2048;
+/// Transmit buffer of each pool socket, in bytes; at least one answer.
+pub const SOCKET_TX: usize = 2048;
+/// How long to wait for a DHCP lease before taking the static address.
+pub const DHCP_TIMEOUT: Duration = Duration::from_secs(4);
+
+/// The idle timeout: 300 s, or the seconds in `MULTISERVE_IDLE_TIMEOUT_SECS`
+/// when the image was built (the tests build one with a short timeout).
+pub fn idle_timeout() -> Duration {
+    let secs = option_env!("MULTISERVE_IDLE_TIMEOUT_SECS")
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(300);
+    Duration::from_secs(secs)
+}

@@ -1,0 +1,169 @@
+//! The server, its address, and the main loop, the same on every board.
+//!
+//! [`serve`] makes the interface, asks for a DHCPv4 lease (taking the
+//! board's static address after [`DHCP_TIMEOUT`]
+//! without one), makes the [`Server`] in the static [`Memory`], and then
+//! loops forever:
+//!
+//! 1. ask the board about its link ([`Link`]; the board also services its
+//!    NIC's interrupt here);
+//! 2. run the server's poll step, then the addressing step; log
+//!    `serving on IP:PORT` once an address is up;
+//! 3. sleep through the board's hook until the earliest deadline of the
+//!    three (server, addressing, next link check), or until the NIC has
+//!    work; no deadline means the NIC alone wakes it.
+
+use core::convert::Infallible;
+use core::fmt;
+
+use log::{info, warn};
+use multiserve::addressing::{Addressing, Change};
+use multiserve::{Config as ServerConfig, Reverse, Server};
+use smoltcp::iface::{Config, Interface, SocketSet};
+use smoltcp::phy::Device;
+use smoltcp::time::Instant;
+use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
+
+use crate::memory::Memory;
+use crate::{idle_timeout, CLIENTS, DHCP_TIMEOUT, FRAMING, MAX_LINE, POOL, PORT, SPARE};
+
+/// What a board brings to [`serve`].
+pub struct Board<D> {
+    /// The NIC, as a smoltcp device.
+    pub device: D,
+    /// The NIC's MAC address.
+    pub mac: EthernetAddress,
+    /// Seeds smoltcp's TCP initial sequence numbers and local ports: from a
+    /// hardware random source where the board has one.
+    pub random_seed: u64,
+    /// The board's clock (a millisecond tick or finer).
+    pub now: fn() -> Instant,
+    /// The address taken when no DHCP lease comes in time.
+    pub fallback: Ipv4Cidr,
+    /// The default gateway that goes with `fallback`, if any.
+    pub gateway: Option<Ipv4Address>,
+}
+
+/// What the board's link query found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link {
+    /// Whether the link is up. A board that cannot tell says up.
+    pub up: bool,
+    /// When to ask again even if nothing else wakes the loop (a PHY that
+    /// has no interrupt line is polled); `None`: on the next wake-up.
+    pub check_again: Option<Instant>,
+}
+
+/// Why [`serve`] could not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Error {
+    /// [`serve`] was called a second time: the static memory is taken.
+    MemoryTaken,
+    /// The server refused its configuration or buffers.
+    Server(multiserve::Error),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::MemoryTaken => write!(f, "the server's memory is already taken"),
+            Error::Server(e) => write!(f, "server: {}", e),
+        }
+    }
+}
+
+/// The server's settings on every board.
+fn server_config() -> ServerConfig {
+    ServerConfig {
+        port: PORT,
+        clients: Some(CLIENTS),
+        spare: Some(SPARE),
+        idle_timeout: Some(idle_timeout()),
+        ..ServerConfig::default()
+    }
+}
+
+/// Runs the board's server for ever; returns only if it cannot start.
+///
+/// `link` is called once per loop turn with the device and the time;
+/// `sleep` is called with the device and the deadline (`None`: no
+/// deadline) and returns at the deadline or as soon as the NIC has work,
+/// whichever is first. It may return early: the loop then polls once more
+/// and sleeps again.
+pub fn serve<D, L, S>(board: Board<D>, mut link: L, mut sleep: S) -> Result<Infallible, Error>
+where
+    D: Device,
+    L: FnMut(&mut D, Instant) -> Link,
+    S: FnMut(&mut D, Option<Instant>),
+{
+    let Board {
+        mut device,
+        mac,
+        random_seed,
+        now,
+        fallback,
+        gateway,
+    } = board;
+    let memory = Memory::take().ok_or(Error::MemoryTaken)?;
+
+    let mut config = Config::new(mac.into());
+    config.random_seed = random_seed;
+    let mut iface = Interface::new(config, &mut device, now());
+    let mut sockets = SocketSet::new(&mut memory.sockets[..]);
+    // DHCP first: the server wants its sockets last in the set.
+    let mut addressing = Addressing::new(&mut sockets, DHCP_TIMEOUT, fallback, gateway);
+    let service = Reverse::new(FRAMING, MAX_LINE);
+    let mut server: Server<'_, _, POOL> =
+        Server::new(server_config(), service, memory.resources, &mut sockets)
+            .map_err(Error::Server)?;
+
+    let mut announced = false;
+    let mut link_up = false;
+    loop {
+        let now = now();
+        let link = link(&mut device, now);
+        if link.up != link_up {
+            link_up = link.up;
+            if link_up {
+                info!("link up");
+            } else {
+                warn!("link down");
+            }
+        }
+
+        let delay = server.poll(now, &mut iface, &mut device, &mut sockets);
+        let mut deadline = delay.map(|d| now + d);
+        let (change, wake) = addressing.poll(now, link.up, &mut iface, &mut sockets);
+        match change {
+            Change::Leased(address) | Change::Fallback(address) => {
+                announce(address, &mut announced);
+                // The address changed what the stack may send: poll again.
+                deadline = Some(now);
+            }
+            // Addressing logs the loss; serving resumes with a new lease.
+            Change::Lost | Change::None => {}
+        }
+        let deadline = earliest(earliest(deadline, wake), link.check_again);
+        sleep(&mut device, deadline);
+    }
+}
+
+/// The earlier of two deadlines, where `None` is "never".
+pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, None) => a,
+        (None, b) => b,
+    }
+}
+
+/// Logs the one `serving on IP:PORT` line the first time an address is up,
+/// and each new address after it.
+fn announce(address: Ipv4Cidr, announced: &mut bool) {
+    if *announced {
+        info!("address now {}", address.address());
+    } else {
+        info!("serving on {}:{}", address.address(), PORT);
+        *announced = true;
+    }
+}
