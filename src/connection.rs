@@ -250,16 +250,14 @@ impl<T> Slot<T> {
 
     /// Whether (and how cheaply) this socket can be taken back to listen
     /// at `now`. Never a connection that holds or waits for a client place,
-    /// never one with answer bytes the peer has not acknowledged, and never
-    /// a handshake begun at `now`: its SYN-ACK has not even gone out, so
-    /// dropping it for a later SYN gains nothing.
+    /// never one with answer bytes the peer has not acknowledged.
     pub(crate) fn reclaim_rank(
         &self,
         socket: &Socket<'_>,
         now: Instant,
     ) -> Option<(Reclaim, Instant)> {
         match self.phase {
-            Phase::HalfOpen { since } if since < now && socket.state() == State::SynReceived => {
+            Phase::HalfOpen { since } if socket.state() == State::SynReceived => {
                 Some((Reclaim::HalfOpen, since))
             }
             // Done but not yet closed by a walk (the peer's FIN came in

@@ -25,12 +25,14 @@
 //! Shared by all connections: the input and output scratch buffers (each at
 //! least the service's window, e.g. 1026 bytes for lines of 1024).
 
+use core::cmp::Reverse;
 use core::fmt;
 
 use smoltcp::iface::{Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
 use smoltcp::phy::{Device, RxToken as _};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::IpAddress;
 
 use crate::config::{Config, FullPolicy};
 use crate::connection::{holds_place, CloseReason, Phase, Reclaim, Shared, Slot};
@@ -353,6 +355,7 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
             }
         }
         let mut next = None;
+        let mut dropped_handshakes = false;
         {
             let mut cx = Shared {
                 service: &mut self.service,
@@ -365,7 +368,20 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
             };
             for slot in self.slots.iter_mut().take(self.in_use) {
                 let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
+                let half_open = matches!(slot.phase, Phase::HalfOpen { .. });
                 next = earliest(next, slot.step(socket, &mut cx));
+                // A handshake dropped (timed out) may have silenced its
+                // socket-set entry for an unreachable peer: recycle it.
+                dropped_handshakes |= half_open && slot.phase == Phase::Listening;
+            }
+        }
+        if dropped_handshakes {
+            for i in 0..self.in_use {
+                if self.phase(i) == Some(Phase::Listening)
+                    && self.socket_state(i, sockets) == Some(State::Listen)
+                {
+                    self.recycle(i, sockets);
+                }
             }
         }
         next = earliest(next, self.admit_queued(now, sockets));
@@ -454,21 +470,52 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// A SYN arrived and no socket listens: take one back for it, in this
     /// order (lwIP's, in `tcp_alloc`): a closing socket with nothing
     /// unacknowledged left, a closing socket with only our FIN
-    /// unacknowledged, the oldest half-open handshake. Never a connection being served or waiting for a
-    /// place, never one with answer bytes the peer has not acknowledged,
-    /// never a handshake begun in this poll. Returns the socket that
-    /// listens, if one could be had.
+    /// unacknowledged, a half-open handshake (from the address with the
+    /// most of them, the oldest first). Never a connection being served or
+    /// waiting for a place, never one with answer bytes the peer has not
+    /// acknowledged. Returns the socket that listens, if one could be had.
     fn reclaim_listener(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<usize> {
-        let mut best: Option<(Reclaim, Instant, usize)> = None;
-        for (i, slot) in self.slots.iter().enumerate().take(self.in_use) {
+        // Half-open handshakes per peer address: of those, the address
+        // holding the most gives one up first, so a flood from one address
+        // never costs another client its handshake.
+        let mut peers: heapless::Vec<(IpAddress, usize), N> = heapless::Vec::new();
+        for slot in self.slots.iter().take(self.in_use) {
             let socket = sockets.get::<tcp::Socket>(slot.handle);
-            if let Some((rank, at)) = slot.reclaim_rank(socket, now) {
-                if best.is_none_or(|b| (rank, at) < (b.0, b.1)) {
-                    best = Some((rank, at, i));
+            if let (Some((Reclaim::HalfOpen, _)), Some(remote)) =
+                (slot.reclaim_rank(socket, now), socket.remote_endpoint())
+            {
+                match peers.iter_mut().find(|(a, _)| *a == remote.addr) {
+                    Some((_, n)) => *n += 1,
+                    // Cannot fail: at most one entry per socket.
+                    None => {
+                        let _ = peers.push((remote.addr, 1));
+                    }
                 }
             }
         }
-        let (rank, _, i) = best?;
+        let held_by = |socket: &tcp::Socket<'_>| {
+            let addr = socket.remote_endpoint().map(|e| e.addr);
+            peers
+                .iter()
+                .find(|(a, _)| Some(*a) == addr)
+                .map_or(0, |(_, n)| *n)
+        };
+        let mut best: Option<(ReclaimKey, usize)> = None;
+        for (i, slot) in self.slots.iter().enumerate().take(self.in_use) {
+            let socket = sockets.get::<tcp::Socket>(slot.handle);
+            if let Some((rank, at)) = slot.reclaim_rank(socket, now) {
+                let crowd = if rank == Reclaim::HalfOpen {
+                    held_by(socket)
+                } else {
+                    0
+                };
+                let key = (rank, Reverse(crowd), at);
+                if best.is_none_or(|(b, _)| key < b) {
+                    best = Some((key, i));
+                }
+            }
+        }
+        let ((rank, _, _), i) = best?;
         let slot = self.slots.get_mut(i)?;
         if let Phase::Serving { .. } = slot.phase {
             slot.end_served(CloseReason::PeerClosed, now, &self.config, &mut self.stats);
@@ -479,11 +526,29 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         };
         *counter = counter.saturating_add(1);
         log::debug!("slot {}: reclaimed ({:?}) to listen", i, rank);
+        self.recycle(i, sockets);
+        self.slots
+            .get(i)
+            .filter(|s| s.phase == Phase::Listening)
+            .map(|_| i)
+    }
+
+    /// Make socket `i` listen again in a fresh socket-set entry. smoltcp
+    /// remembers, per entry, a neighbour it could not reach (a flood's
+    /// spoofed address) and keeps that entry silent for up to 1 s: the
+    /// next client's SYN-ACK must not wait for it. The entry freed is the
+    /// one taken again, so the handle (and the order) stays the same as
+    /// long as the set has no free entry before it.
+    fn recycle(&mut self, i: usize, sockets: &mut SocketSet<'a>) {
+        let Some(slot) = self.slots.get_mut(i) else {
+            return;
+        };
+        let socket = sockets.remove(slot.handle);
+        slot.handle = sockets.add(socket);
         slot.arm(
             sockets.get_mut::<tcp::Socket>(slot.handle),
             self.config.port,
         );
-        (slot.phase == Phase::Listening).then_some(i)
     }
 
     /// Whether sockets should listen now: not while shutting down, and
@@ -622,6 +687,10 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         self.slots.iter().map(|s| (s.handle, s.phase))
     }
 }
+
+/// The order in which sockets are taken back: by rank, then (half-open
+/// ones) the address with the most handshakes first, then the oldest.
+type ReclaimKey = (Reclaim, Reverse<usize>, Instant);
 
 /// Whether a socket in this phase holds a client: one whose new SYN is a
 /// retransmission, not a new connection.

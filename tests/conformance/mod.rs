@@ -624,7 +624,14 @@ pub fn churn(t: &dyn Target, clients: usize, duration: Duration) -> Churn {
                         };
                         prepare(&s);
                         let line = format!("churn {w} cycle {}\n", c.cycles);
-                        send(&mut s, line.as_bytes());
+                        match s.write_all(line.as_bytes()) {
+                            Ok(()) => {}
+                            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => {
+                                c.refused += 1;
+                                continue;
+                            }
+                            Err(e) => panic!("churn client {w}: send: {e}"),
+                        }
                         match read_line(&mut s) {
                             Ok(Some(a)) if a == reversed_line(line.as_bytes()) => c.cycles += 1,
                             Ok(Some(a)) if a.starts_with(b"busy:") => c.busy += 1,

@@ -12,6 +12,7 @@ mod conformance;
 mod netns;
 mod server;
 
+mod admission;
 mod exchange;
 mod faults;
 mod harness;
