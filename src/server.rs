@@ -468,10 +468,11 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     }
 
     /// A SYN arrived and no socket listens: take one back for it, in this
-    /// order (lwIP's, in `tcp_alloc`): a closing socket with nothing
-    /// unacknowledged left, a closing socket with only our FIN
-    /// unacknowledged, a half-open handshake (from the address with the
-    /// most of them, the oldest first). Never a connection being served or
+    /// order (lwIP's, in `tcp_alloc`): a socket closed since the last walk,
+    /// a closing socket with nothing unacknowledged left, a closing socket
+    /// with only our FIN unacknowledged, a served connection that is done
+    /// but not yet closed, and last a half-open handshake (from the address
+    /// with the most of them, the oldest first). Never a connection being served or
     /// waiting for a place, never one with answer bytes the peer has not
     /// acknowledged. Returns the socket that listens, if one could be had.
     fn reclaim_listener(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<usize> {
@@ -521,10 +522,15 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
             slot.end_served(CloseReason::PeerClosed, now, &self.config, &mut self.stats);
         }
         let counter = match rank {
-            Reclaim::HalfOpen => &mut self.stats.reclaimed_half_open,
-            Reclaim::Finished | Reclaim::FinOnly => &mut self.stats.reclaimed_lingering,
+            Reclaim::Free => None,
+            Reclaim::HalfOpen => Some(&mut self.stats.reclaimed_half_open),
+            Reclaim::Finished | Reclaim::FinOnly | Reclaim::Unclosed => {
+                Some(&mut self.stats.reclaimed_lingering)
+            }
         };
-        *counter = counter.saturating_add(1);
+        if let Some(counter) = counter {
+            *counter = counter.saturating_add(1);
+        }
         log::debug!("slot {}: reclaimed ({:?}) to listen", i, rank);
         self.recycle(i, sockets);
         self.slots
