@@ -429,16 +429,9 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         let (mut serving, mut queued, mut lingering) = (0usize, 0u32, 0u32);
         let mut dropped_handshakes = false;
         {
-            let mut cx = Shared {
-                service: &mut self.service,
-                input: &mut *self.input,
-                output: &mut *self.output,
-                stats: &mut self.stats,
-                config: &self.config,
-                now,
-                shutting_down: self.shutting_down,
-            };
-            for slot in self.slots.iter_mut().take(self.in_use) {
+            let in_use = self.in_use;
+            let (slots, mut cx) = self.parts(now);
+            for slot in slots.iter_mut().take(in_use) {
                 let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
                 let half_open = matches!(slot.phase, Phase::HalfOpen { .. });
                 next = earliest(next, slot.step(socket, &mut cx));
@@ -472,6 +465,20 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         next
     }
 
+    /// The slots, and what their steps borrow from the server.
+    fn parts(&mut self, now: Instant) -> (&mut [Slot<S::Session>; N], Shared<'_, S>) {
+        let cx = Shared {
+            service: &mut self.service,
+            input: &mut *self.input,
+            output: &mut *self.output,
+            stats: &mut self.stats,
+            config: &self.config,
+            now,
+            shutting_down: self.shutting_down,
+        };
+        (&mut self.slots, cx)
+    }
+
     /// Give queued connections the free places, oldest first; answer those
     /// that waited too long (or all of them, when shutting down).
     fn admit_queued(
@@ -483,23 +490,15 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         let mut next = None;
         while serving < self.clients && !self.shutting_down {
             let Some(i) = self.oldest_queued() else { break };
-            let mut cx = Shared {
-                service: &mut self.service,
-                input: &mut *self.input,
-                output: &mut *self.output,
-                stats: &mut self.stats,
-                config: &self.config,
-                now,
-                shutting_down: self.shutting_down,
-            };
-            let Some(slot) = self.slots.get_mut(i) else {
+            let (slots, mut cx) = self.parts(now);
+            let Some(slot) = slots.get_mut(i) else {
                 break;
             };
             let waited = matches!(slot.phase, Phase::Queued { since } if since < now);
             let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
             next = earliest(next, slot.admit(socket, &mut cx));
             if waited && matches!(slot.phase, Phase::Serving { .. } | Phase::Lingering { .. }) {
-                self.stats.queued_then_served = self.stats.queued_then_served.saturating_add(1);
+                cx.stats.queued_then_served = cx.stats.queued_then_served.saturating_add(1);
             }
             serving = self.serving(sockets);
         }
