@@ -70,7 +70,7 @@ impl fmt::Display for WrongId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "PHY at MDIO address {} has ID {:04x}:{:04x}, not a LAN8742A ({:04x}:{:04x})",
+            "PHY at MDIO address {} has ID {:04x}:{:04x}, not a LAN8742A ({:04x}:{:03x}x)",
             ADDRESS,
             self.id1,
             self.id2,
