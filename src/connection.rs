@@ -212,13 +212,20 @@ pub struct Slot<T> {
 /// anything: the rank in the reclaim order, lowest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Reclaim {
+    /// Closed since the last walk: free, nothing is taken back.
+    Free,
     /// Closing with nothing unacknowledged left (FIN-WAIT-2, TIME-WAIT).
     Finished,
     /// Closing with only our FIN unacknowledged (FIN-WAIT-1, CLOSING,
     /// LAST-ACK with an empty transmit queue): the peer has every answer.
     FinOnly,
+    /// Served and done (the peer's FIN is in, every answer acknowledged)
+    /// but not yet closed by a walk: our FIN is not even sent, so a peer
+    /// that waits for it sees a reset, after every answer.
+    Unclosed,
     /// A handshake that has not finished (SYN-RECEIVED): possibly a
-    /// client whose last ACK was lost, so it goes after the closing ones.
+    /// client whose last ACK was lost, which would see its request reset,
+    /// so it goes last.
     HalfOpen,
 }
 
@@ -265,9 +272,14 @@ impl<T> Slot<T> {
             Phase::Serving { .. }
                 if !holds_place(self.phase, socket) && socket.send_queue() == 0 =>
             {
-                Some((Reclaim::FinOnly, now))
+                Some((Reclaim::Unclosed, now))
             }
             Phase::Busy { deadline } | Phase::Lingering { deadline } => match socket.state() {
+                // Closed cleanly (no peer left: no reset to send) since the
+                // last walk, which would have made it listen.
+                State::Closed if socket.remote_endpoint().is_none() => {
+                    Some((Reclaim::Free, deadline))
+                }
                 State::FinWait2 | State::TimeWait => Some((Reclaim::Finished, deadline)),
                 State::FinWait1 | State::Closing | State::LastAck if socket.send_queue() == 0 => {
                     Some((Reclaim::FinOnly, deadline))

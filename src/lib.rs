@@ -39,70 +39,10 @@
 //!
 //! ## Example
 //!
-//! A server on your [`Device`](smoltcp::phy::Device) and interface (here
-//! smoltcp's in-memory loopback), and a client on the same interface:
+//! [`Server::new`] shows the smallest complete use, a server and a client
+//! over smoltcp's in-memory loopback; `cargo run --example loopback` runs
+//! the same as a program.
 //!
-//! ```
-//! use multiserve::{Config, Resources, Reverse, Server};
-//! use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
-//! use smoltcp::phy::{Loopback, Medium};
-//! use smoltcp::socket::tcp;
-//! use smoltcp::time::{Duration, Instant};
-//! use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let mut device = Loopback::new(Medium::Ethernet);
-//! let mac = EthernetAddress([2, 0, 0, 0, 0, 1]);
-//! let mut iface = Interface::new(IfaceConfig::new(mac.into()), &mut device, Instant::ZERO);
-//! let address = IpAddress::v4(10, 0, 0, 1);
-//! iface.update_ip_addrs(|addrs| addrs.push(IpCidr::new(address, 24)).unwrap());
-//! let mut sockets = SocketSet::new(vec![]);
-//!
-//! // Every socket gets buffers that hold a line and its answer.
-//! let socket = || {
-//!     let buffer = || tcp::SocketBuffer::new(vec![0; 2048]);
-//!     tcp::Socket::new(buffer(), buffer())
-//! };
-//! let (mut input, mut output) = ([0; 1026], [0; 1026]);
-//! let resources = Resources {
-//!     pool: [socket(), socket(), socket()],
-//!     input: &mut input,
-//!     output: &mut output,
-//! };
-//! // Three sockets: two clients at once and one spare (the defaults).
-//! let mut server: Server<_, 3> =
-//!     Server::new(Config::default(), Reverse::default(), resources, &mut sockets)?;
-//!
-//! let client = sockets.add(socket());
-//! let port = server.config().port;
-//! sockets
-//!     .get_mut::<tcp::Socket>(client)
-//!     .connect(iface.context(), (address, port), 49152)?;
-//!
-//! let mut now = Instant::ZERO;
-//! let mut sent = false;
-//! let mut answer = Vec::new();
-//! while !answer.ends_with(b"\n") {
-//!     // The whole loop body; a board then sleeps until `delay` passes
-//!     // or its NIC interrupts.
-//!     let delay = server.poll(now, &mut iface, &mut device, &mut sockets);
-//!     let c = sockets.get_mut::<tcp::Socket>(client);
-//!     if c.may_send() && !sent {
-//!         c.send_slice(b"hello\n")?;
-//!         sent = true;
-//!     }
-//!     if c.can_recv() {
-//!         c.recv(|data| (data.len(), answer.extend_from_slice(data)))?;
-//!     }
-//!     now += delay.map_or(Duration::from_millis(1), |d| d.min(Duration::from_millis(1)));
-//!     assert!(now < Instant::from_secs(1), "no answer");
-//! }
-//! assert_eq!(answer, b"olleh\n");
-//! # Ok(())
-//! # }
-//! ```
-//!
-//! `cargo run --example loopback` runs the same as a program.
 //!
 //! ## Guarantees
 //!

@@ -191,6 +191,72 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// Make a server: configure the pool sockets, add them to `sockets`,
     /// and make the ones in use listen on the service port.
     ///
+    /// # Example
+    ///
+    /// A server on your [`Device`] and interface (here
+    /// smoltcp's in-memory loopback), and a client on the same interface:
+    ///
+    /// ```
+    /// use multiserve::{Config, Resources, Reverse, Server};
+    /// use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
+    /// use smoltcp::phy::{Loopback, Medium};
+    /// use smoltcp::socket::tcp;
+    /// use smoltcp::time::{Duration, Instant};
+    /// use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut device = Loopback::new(Medium::Ethernet);
+    /// let mac = EthernetAddress([2, 0, 0, 0, 0, 1]);
+    /// let mut iface = Interface::new(IfaceConfig::new(mac.into()), &mut device, Instant::ZERO);
+    /// let address = IpAddress::v4(10, 0, 0, 1);
+    /// iface.update_ip_addrs(|addrs| addrs.push(IpCidr::new(address, 24)).unwrap());
+    /// let mut sockets = SocketSet::new(vec![]);
+    ///
+    /// // Every socket gets buffers that hold a line and its answer.
+    /// let socket = || {
+    ///     let buffer = || tcp::SocketBuffer::new(vec![0; 2048]);
+    ///     tcp::Socket::new(buffer(), buffer())
+    /// };
+    /// let (mut input, mut output) = ([0; 1026], [0; 1026]);
+    /// let resources = Resources {
+    ///     pool: [socket(), socket(), socket()],
+    ///     input: &mut input,
+    ///     output: &mut output,
+    /// };
+    /// // Three sockets: two clients at once and one spare (the defaults).
+    /// let mut server: Server<_, 3> =
+    ///     Server::new(Config::default(), Reverse::default(), resources, &mut sockets)?;
+    ///
+    /// let client = sockets.add(socket());
+    /// let port = server.config().port;
+    /// sockets
+    ///     .get_mut::<tcp::Socket>(client)
+    ///     .connect(iface.context(), (address, port), 49152)?;
+    ///
+    /// let mut now = Instant::ZERO;
+    /// let mut sent = false;
+    /// let mut answer = Vec::new();
+    /// while !answer.ends_with(b"\n") {
+    ///     // The whole loop body; a board then sleeps until `delay` passes
+    ///     // or its NIC interrupts.
+    ///     let delay = server.poll(now, &mut iface, &mut device, &mut sockets);
+    ///     let c = sockets.get_mut::<tcp::Socket>(client);
+    ///     if c.may_send() && !sent {
+    ///         c.send_slice(b"hello\n")?;
+    ///         sent = true;
+    ///     }
+    ///     if c.can_recv() {
+    ///         c.recv(|data| (data.len(), answer.extend_from_slice(data)))?;
+    ///     }
+    ///     now += delay.map_or(Duration::from_millis(1), |d| d.min(Duration::from_millis(1)));
+    ///     assert!(now < Instant::from_secs(1), "no answer");
+    /// }
+    /// assert_eq!(answer, b"olleh\n");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    ///
     /// # Panics
     ///
     /// As [`SocketSet::add`], if `sockets` has no room for `N` more sockets.
@@ -329,7 +395,7 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
             }
             watch = self.listener(sockets);
         }
-        let deadline = self.serve(now, sockets);
+        let deadline = self.walk(now, sockets);
         while !matches!(iface.poll_egress(now, device, sockets), PollResult::None) {}
         let own = deadline.map(|at| if at > now { at - now } else { Duration::ZERO });
         match (iface.poll_delay(now, sockets), own) {
@@ -345,8 +411,8 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// themselves; [`Server::poll`] calls it between ingress and egress.
     /// Returns when the server's own timers next need a call.
     pub fn serve(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
-        // A SYN taken since the last look (only when the caller polled the
-        // interface itself: `poll` looks after every frame).
+        // A SYN taken since the last look: the caller polled the interface
+        // itself (`poll` looks after every frame, and walks with `walk`).
         for i in 0..self.in_use {
             if self.phase(i) == Some(Phase::Listening)
                 && self.socket_state(i, sockets) != Some(State::Listen)
@@ -354,27 +420,34 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
                 self.syn_arrived(i, now, sockets);
             }
         }
+        self.walk(now, sockets)
+    }
+
+    /// The walk of [`Server::serve`], once every SYN taken is known.
+    fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
         let mut next = None;
+        let (mut serving, mut queued, mut lingering) = (0usize, 0u32, 0u32);
         let mut dropped_handshakes = false;
         {
-            let mut cx = Shared {
-                service: &mut self.service,
-                input: &mut *self.input,
-                output: &mut *self.output,
-                stats: &mut self.stats,
-                config: &self.config,
-                now,
-                shutting_down: self.shutting_down,
-            };
-            for slot in self.slots.iter_mut().take(self.in_use) {
+            let in_use = self.in_use;
+            let (slots, mut cx) = self.parts(now);
+            for slot in slots.iter_mut().take(in_use) {
                 let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
                 let half_open = matches!(slot.phase, Phase::HalfOpen { .. });
                 next = earliest(next, slot.step(socket, &mut cx));
                 // A handshake dropped (timed out) may have silenced its
                 // socket-set entry for an unreachable peer: recycle it.
                 dropped_handshakes |= half_open && slot.phase == Phase::Listening;
+                match slot.phase {
+                    Phase::Queued { .. } => queued += 1,
+                    Phase::Busy { .. } | Phase::Lingering { .. } => lingering += 1,
+                    phase if holds_place(phase, socket) => serving += 1,
+                    _ => {}
+                }
             }
         }
+        self.stats.lingering = lingering;
+        self.stats.queued = queued;
         if dropped_handshakes {
             for i in 0..self.in_use {
                 if self.phase(i) == Some(Phase::Listening)
@@ -384,36 +457,48 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
                 }
             }
         }
-        next = earliest(next, self.admit_queued(now, sockets));
+        if queued > 0 {
+            next = earliest(next, self.admit_queued(serving, now, sockets));
+            self.count_roles();
+        }
         self.listener(sockets);
-        self.count_roles();
         next
+    }
+
+    /// The slots, and what their steps borrow from the server.
+    fn parts(&mut self, now: Instant) -> (&mut [Slot<S::Session>; N], Shared<'_, S>) {
+        let cx = Shared {
+            service: &mut self.service,
+            input: &mut *self.input,
+            output: &mut *self.output,
+            stats: &mut self.stats,
+            config: &self.config,
+            now,
+            shutting_down: self.shutting_down,
+        };
+        (&mut self.slots, cx)
     }
 
     /// Give queued connections the free places, oldest first; answer those
     /// that waited too long (or all of them, when shutting down).
-    fn admit_queued(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
+    fn admit_queued(
+        &mut self,
+        mut serving: usize,
+        now: Instant,
+        sockets: &mut SocketSet<'a>,
+    ) -> Option<Instant> {
         let mut next = None;
-        let mut serving = self.serving(sockets);
         while serving < self.clients && !self.shutting_down {
             let Some(i) = self.oldest_queued() else { break };
-            let mut cx = Shared {
-                service: &mut self.service,
-                input: &mut *self.input,
-                output: &mut *self.output,
-                stats: &mut self.stats,
-                config: &self.config,
-                now,
-                shutting_down: self.shutting_down,
-            };
-            let Some(slot) = self.slots.get_mut(i) else {
+            let (slots, mut cx) = self.parts(now);
+            let Some(slot) = slots.get_mut(i) else {
                 break;
             };
             let waited = matches!(slot.phase, Phase::Queued { since } if since < now);
             let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
             next = earliest(next, slot.admit(socket, &mut cx));
             if waited && matches!(slot.phase, Phase::Serving { .. } | Phase::Lingering { .. }) {
-                self.stats.queued_then_served = self.stats.queued_then_served.saturating_add(1);
+                cx.stats.queued_then_served = cx.stats.queued_then_served.saturating_add(1);
             }
             serving = self.serving(sockets);
         }
@@ -468,10 +553,11 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     }
 
     /// A SYN arrived and no socket listens: take one back for it, in this
-    /// order (lwIP's, in `tcp_alloc`): a closing socket with nothing
-    /// unacknowledged left, a closing socket with only our FIN
-    /// unacknowledged, a half-open handshake (from the address with the
-    /// most of them, the oldest first). Never a connection being served or
+    /// order (lwIP's, in `tcp_alloc`): a socket closed since the last walk,
+    /// a closing socket with nothing unacknowledged left, a closing socket
+    /// with only our FIN unacknowledged, a served connection that is done
+    /// but not yet closed, and last a half-open handshake (from the address
+    /// with the most of them, the oldest first). Never a connection being served or
     /// waiting for a place, never one with answer bytes the peer has not
     /// acknowledged. Returns the socket that listens, if one could be had.
     fn reclaim_listener(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<usize> {
@@ -521,10 +607,15 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
             slot.end_served(CloseReason::PeerClosed, now, &self.config, &mut self.stats);
         }
         let counter = match rank {
-            Reclaim::HalfOpen => &mut self.stats.reclaimed_half_open,
-            Reclaim::Finished | Reclaim::FinOnly => &mut self.stats.reclaimed_lingering,
+            Reclaim::Free => None,
+            Reclaim::HalfOpen => Some(&mut self.stats.reclaimed_half_open),
+            Reclaim::Finished | Reclaim::FinOnly | Reclaim::Unclosed => {
+                Some(&mut self.stats.reclaimed_lingering)
+            }
         };
-        *counter = counter.saturating_add(1);
+        if let Some(counter) = counter {
+            *counter = counter.saturating_add(1);
+        }
         log::debug!("slot {}: reclaimed ({:?}) to listen", i, rank);
         self.recycle(i, sockets);
         self.slots

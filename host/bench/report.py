@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Turn the JSON lines of host/bench/run.sh into BENCHMARKS.md (stdout).
 
-    report.py OUT_DIR FIRMWARE_SIZES REPEATS SECONDS [CORE_RESULTS]
+    report.py OUT_DIR FIRMWARE_SIZES REPEATS SECONDS [CORE_RESULTS [FLOOD_SVG]]
 """
 import json
 import os
@@ -14,6 +14,7 @@ from datetime import date
 
 out, sizes_path, repeats, seconds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 core_path = sys.argv[5] if len(sys.argv) > 5 else None
+svg_path = sys.argv[6] if len(sys.argv) > 6 else None
 
 
 def load(name):
@@ -94,11 +95,79 @@ m, b = "multiserve connect c1", "baseline connect c1"
 rows.append(("connect + 1 request + close: connections/s", fmt(values(m, "requests_per_sec")),
              fmt(values(b, "requests_per_sec")), ratio(values(m, "requests_per_sec"), values(b, "requests_per_sec"))))
 rows.append(("connect: p99 latency, µs", fmt(latency(m, "p99")), fmt(latency(b, "p99")), ratio(latency(m, "p99"), latency(b, "p99"))))
+m, b = "multiserve connect c64", "baseline connect c64"
+rows.append(("churn, 64 clients on 64 places (connect + 1 request + close, again at once): cycles/s",
+             fmt(values(m, "requests_per_sec")), fmt(values(b, "requests_per_sec")),
+             ratio(values(m, "requests_per_sec"), values(b, "requests_per_sec"))))
+
+
+def failed_cycles(label):
+    return [r.get("busy", 0) + r.get("refused", 0) + r.get("reset", 0) + r.get("timed_out", 0)
+            for r in cells.get(label, []) if not r.get("failed")]
+
+
+rows.append(("churn: failed cycles (busy + refused + reset + timed out)", fmt(failed_cycles(m)), fmt(failed_cycles(b)), "—"))
+churn_failed = med(failed_cycles(m))
+verdicts.append("- churn at C = N = 64: 0 busy, 0 refused, 0 reset — "
+                + ("**met**" if churn_failed == 0 else "**missed**") + f" ({fmt(failed_cycles(m))} failed cycles)")
+RATES = (0, 100, 1000, 10000)
+flood_rows = []
+curves = {"multiserve": [], "baseline": []}
+for rate in RATES:
+    row = [f"{rate:,}"]
+    for who in ("multiserve", "baseline"):
+        label = f"{who} flood {rate}"
+        pct = values(label, "success_pct")
+        row += [fmt(pct, "%"), fmt(latency(label, "p99")), fmt(values(label, "requests_per_sec"))]
+        curves[who].append(med(pct))
+    flood_rows.append(row)
+for rate, pct in zip(RATES, curves["multiserve"]):
+    if rate in (1000, 10000):
+        verdicts.append(f"- SYN flood at {rate:,}/s: at least 99% of a 4-client churn served — "
+                        + ("**met**" if pct is not None and pct >= 99 else "**missed**") + f" ({'—' if pct is None else f'{pct:.2f}%'})")
+
+
+def flood_svg(path):
+    """Success rate against flood rate, both servers: a small line plot."""
+    w, h, left, right, top, bottom = 560, 320, 60, 20, 30, 50
+    pw, ph = w - left - right, h - top - bottom
+    xs = [left + i * pw / (len(RATES) - 1) for i in range(len(RATES))]
+    lo = min([p for c in curves.values() for p in c if p is not None] + [90.0])
+    lo = max(0.0, (int(lo) // 10) * 10)
+
+    def y(p):
+        return top + ph * (100 - p) / (100 - lo) if 100 > lo else top
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">',
+           f'<rect width="{w}" height="{h}" fill="white"/>',
+           f'<text x="{w / 2}" y="18" text-anchor="middle" font-size="14">Churn cycles served during a SYN flood</text>']
+    for g in range(int(lo), 101, 10 if 100 - lo > 20 else 2):
+        out.append(f'<line x1="{left}" x2="{w - right}" y1="{y(g):.1f}" y2="{y(g):.1f}" stroke="#ddd"/>')
+        out.append(f'<text x="{left - 6}" y="{y(g) + 4:.1f}" text-anchor="end">{g}%</text>')
+    for x, rate in zip(xs, RATES):
+        out.append(f'<text x="{x:.1f}" y="{h - bottom + 18}" text-anchor="middle">{rate:,}</text>')
+    out.append(f'<text x="{left + pw / 2}" y="{h - 12}" text-anchor="middle">spoofed SYNs per second</text>')
+    for (who, colour) in (("multiserve", "#1f77b4"), ("baseline", "#d62728")):
+        pts = [(x, y(p)) for x, p in zip(xs, curves[who]) if p is not None]
+        if pts:
+            out.append('<polyline fill="none" stroke="%s" stroke-width="2" points="%s"/>'
+                       % (colour, " ".join(f"{a:.1f},{b:.1f}" for a, b in pts)))
+            for a, b in pts:
+                out.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{colour}"/>')
+    out.append(f'<text x="{left + 10}" y="{top + ph - 24}" fill="#1f77b4">multiserve (TAP, 64 clients, 32 spare sockets)</text>')
+    out.append(f'<text x="{left + 10}" y="{top + ph - 8}" fill="#d62728">lecture server on Linux (SYN cookies)</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+if svg_path:
+    flood_svg(svg_path)
 mm = cells.get("multiserve maxconn", [{}])[0]
 bm = cells.get("baseline maxconn", [{}])[0]
 rows.append(("clients served at once (cap 2,000)", str(mm.get("served_at_once", "—")), str(bm.get("served_at_once", "—")), "—"))
 rows.append(("what the next client got", mm.get("next_connection", "—"), bm.get("next_connection", "—"), "—"))
-verdicts.append("- maxconn: exactly the configured 64 clients, and the next one told at once — "
+verdicts.append("- maxconn: exactly the configured 64 clients, and the next one told busy once the queue wait (2 s) is over — "
                 + ("**met**" if mm.get("served_at_once") == 64 and "busy" in mm.get("next_connection", "") else "**missed**")
                 + f" ({mm.get('served_at_once')} served; next: {mm.get('next_connection')})")
 idle = extra.get("idle_cpu_percent")
@@ -140,16 +209,28 @@ print(f"Measured on {date.today().isoformat()}: {os.cpu_count()} cores ({cpu}), 
       f"by `host/bench/run.sh {repeats} {seconds}` (as root). Every cell ran {repeats} times for {seconds} s; "
       "figures are medians with the min–max in brackets. The machine is shared and noisy: compare the "
       "ratio of two columns measured in the same run rather than figures across runs.\n")
-print("- **multiserve**: `multiserve serve --clients 64` on a TAP in a private network namespace "
-      "(64 KiB socket buffers, 1500-byte MTU), clients are kernel sockets on the Linux side.")
+print("- **multiserve**: `multiserve serve --clients 64` (and its default 32 spare sockets and 2 s queue wait) "
+      "on a TAP in a private network namespace (64 KiB socket buffers, 1500-byte MTU), clients are kernel sockets on the Linux side.")
 print("- **baseline**: the lecture's Python `select()` server (`host/bench/lecture_server.py --lines`: socket list, "
-      "`select`, `accept`, `recv(1024)`, answer reversed, line-framed so the same checks apply) on loopback in the same namespace.")
+      "`select`, `accept`, `recv(1024)`, answer reversed, line-framed so the same checks apply) in the same namespace, "
+      "on the TAP's Linux-side address (which the kernel delivers locally, as loopback).")
 print("- **board**: the AN385 firmware (8 clients) in QEMU, reached through QEMU's user network.")
 print("- Load: `multiserve bench` (one thread, epoll); every answer is checked byte for byte.\n")
 print("| figure | multiserve | baseline | multiserve / baseline |")
 print("| --- | --- | --- | --- |")
 for r in rows:
     print("| " + " | ".join(r) + " |")
+print("\n## SYN flood\n")
+print("SYNs from 192.168.69.200, an address on the TAP's subnet that nobody answers for "
+      "(`host/bench/syn_flood.py`, a raw socket in the benchmark's namespace), while 4 clients "
+      "churn (`multiserve bench --mode connect -c 4`: a cycle served is an exact answer; busy, "
+      "refused, reset and timed-out cycles count as failed).\n")
+print("| SYN/s | multiserve: served | p99, µs | cycles/s | lecture server on Linux: served | p99, µs | cycles/s |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for r in flood_rows:
+    print("| " + " | ".join(r) + " |")
+if svg_path:
+    print(f"\n![Churn cycles served during a SYN flood]({os.path.relpath(svg_path, os.path.dirname(os.path.abspath(sys.argv[0])) + '/../..')})")
 print("\n## Targets\n")
 print("\n".join(verdicts))
 if bad:

@@ -48,10 +48,14 @@ sysctl -qw net.ipv4.tcp_max_tw_buckets=1024
 
 "$bin" serve --clients 64 -q > "$out/server.log" 2>&1 &
 server=$!; pids+=("$server")
-python3 "$repo/host/bench/lecture_server.py" --lines 127.0.0.1 7001 > "$out/baseline.log" 2>&1 &
-baseline=$!; pids+=("$baseline")
-for _ in $(seq 100); do grep -q '^serving' "$out/server.log" && grep -q '^lecture' "$out/baseline.log" && break; sleep 0.1; done
+for _ in $(seq 100); do grep -q '^serving' "$out/server.log" && break; sleep 0.1; done
 grep -q '^serving' "$out/server.log" || { cat "$out/server.log"; exit 1; }
+# The baseline listens on the TAP's Linux-side address (the kernel delivers
+# it locally, as loopback): a spoofed SYN from 192.168.69.200 then gets a
+# SYN-ACK that goes nowhere, for both servers alike.
+python3 "$repo/host/bench/lecture_server.py" --lines 192.168.69.100 7001 > "$out/baseline.log" 2>&1 &
+baseline=$!; pids+=("$baseline")
+for _ in $(seq 100); do grep -q '^lecture' "$out/baseline.log" && break; sleep 0.1; done
 
 run_cell() { # name target args...
     local name=$1 target=$2; shift 2
@@ -76,18 +80,29 @@ print(json.dumps({"idle_cpu_percent": (b - a) / hz / 5 * 100}))
 for s in socks: s.close()
 PY
 
-for t in "multiserve 192.168.69.1:7000" "baseline 127.0.0.1:7001"; do
+for t in "multiserve 192.168.69.1:7000" "baseline 192.168.69.100:7001"; do
     set -- $t
     who=$1 addr=$2
     echo "== $who" >&2
     for c in 1 16 64; do run_cell "$who rr c$c" "$addr" --mode rr -c "$c" -s 64 -d "${seconds}s"; done
     for c in 1 16; do run_cell "$who bulk c$c" "$addr" --mode bulk -c "$c" -s 1024 -d "${seconds}s"; done
     run_cell "$who connect c1" "$addr" --mode connect -c 1 -d "${seconds}s"
+    # Churn: as many clients as places, each closing right after its answer
+    # and connecting again at once.
+    run_cell "$who connect c64" "$addr" --mode connect -c 64 -d "${seconds}s"
+    # A SYN flood from an address that never answers, while 4 clients churn.
+    for rate in 0 100 1000 10000; do
+        python3 "$repo/host/bench/syn_flood.py" "${addr%:*}" "${addr#*:}" 192.168.69.200 "$rate" "$((repeats * (seconds + 1) + 1))" > "$out/flood-$who-$rate.txt" 2>&1 &
+        flooder=$!; pids+=("$flooder")
+        sleep 0.5
+        run_cell "$who flood $rate" "$addr" --mode connect -c 4 -d "${seconds}s"
+        wait "$flooder" || true
+    done
 done
 grep VmHWM "/proc/$server/status" | awk '{print "{\"server_peak_rss_kib\":" $2 "}"}' > "$out/rss.json"
 echo "== maxconn" >&2
 "$bin" bench 192.168.69.1:7000 --mode maxconn --max-connections 2000 --json --label "multiserve maxconn" >> "$out/cells.json" || true
-"$bin" bench 127.0.0.1:7001 --mode maxconn --max-connections 2000 --timeout 2s --json --label "baseline maxconn" >> "$out/cells.json" || true
+"$bin" bench 192.168.69.100:7001 --mode maxconn --max-connections 2000 --timeout 2s --json --label "baseline maxconn" >> "$out/cells.json" || true
 if kill -0 "$baseline" 2>/dev/null; then echo '{"baseline_alive_after_maxconn":true}' > "$out/baseline-alive.json"; else echo '{"baseline_alive_after_maxconn":false}' > "$out/baseline-alive.json"; fi
 tail -3 "$out/baseline.log" | tr '\n' ' ' | python3 -c 'import json,sys; print(json.dumps({"baseline_last_words": sys.stdin.read().strip()}))' >> "$out/baseline-alive.json"
 
@@ -103,5 +118,5 @@ else
     echo "the board did not start; see $out/qemu.log" >&2
 fi
 
-python3 "$repo/host/bench/report.py" "$out" "$repo/target/bench-firmware-sizes.txt" "$repeats" "$seconds" "$repo/target/bench-core.txt" > "$repo/BENCHMARKS.md"
+python3 "$repo/host/bench/report.py" "$out" "$repo/target/bench-firmware-sizes.txt" "$repeats" "$seconds" "$repo/target/bench-core.txt" "$repo/host/bench/flood.svg" > "$repo/BENCHMARKS.md"
 cat "$repo/BENCHMARKS.md"

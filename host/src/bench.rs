@@ -121,6 +121,16 @@ struct Report {
     mismatches: u64,
     /// Connections told "busy" (every slot taken) instead of answered.
     busy: u64,
+    /// connect: connects refused (a reset to the SYN).
+    refused: u64,
+    /// connect: connections reset before their answer.
+    reset: u64,
+    /// connect: connections with no answer within the timeout.
+    timed_out: u64,
+    /// connect: answered cycles / all cycles (busy, refused, reset and
+    /// timed out count as failed), in percent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    success_pct: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     mb_per_sec_sent: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -195,6 +205,12 @@ fn print_table(r: &Report) {
                 "  {what}: {} ({:.0}/s), errors {}, mismatches {}, busy {}",
                 r.requests, r.requests_per_sec, r.errors, r.mismatches, r.busy
             );
+            if let Some(pct) = r.success_pct {
+                println!(
+                    "  failed cycles: busy {}, refused {}, reset {}, timed out {}; {pct:.2}% served",
+                    r.busy, r.refused, r.reset, r.timed_out
+                );
+            }
             let l = &r.latency_us;
             if r.mode != Mode::Bulk {
                 println!(
@@ -313,6 +329,9 @@ struct Driver<'a> {
     errors: u64,
     mismatches: u64,
     busy: u64,
+    refused: u64,
+    reset: u64,
+    timed_out: u64,
     first_error: Option<String>,
     sent: u64,
     received: u64,
@@ -334,6 +353,9 @@ impl<'a> Driver<'a> {
             errors: 0,
             mismatches: 0,
             busy: 0,
+            refused: 0,
+            reset: 0,
+            timed_out: 0,
             first_error: None,
             sent: 0,
             received: 0,
@@ -347,6 +369,30 @@ impl<'a> Driver<'a> {
         if self.first_error.is_none() {
             self.first_error = Some(what);
         }
+    }
+
+    /// connect: cycle `i` failed in a way a server may answer a client
+    /// (refused, reset, no answer): count it and start the next cycle.
+    /// Other modes: an error. Whether the failure was counted as a cycle.
+    fn cycle_failed(&mut self, i: usize, e: &io::Error, what: &str) -> bool {
+        let counter = match e.kind() {
+            ErrorKind::ConnectionRefused => &mut self.refused,
+            ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => &mut self.reset,
+            ErrorKind::TimedOut => &mut self.timed_out,
+            _ => return false,
+        };
+        if self.args.mode != Mode::Connect {
+            return false;
+        }
+        *counter += 1;
+        self.close(i);
+        if !self.stopping {
+            match self.open(i) {
+                Ok(conn) => self.conns[i] = conn,
+                Err(e) => self.error(format!("{what}: {e}")),
+            }
+        }
+        true
     }
 
     fn open(&mut self, i: usize) -> io::Result<Conn> {
@@ -419,11 +465,14 @@ impl<'a> Driver<'a> {
             for i in 0..self.conns.len() {
                 let c = &self.conns[i];
                 if c.phase != Phase::Closed && now >= c.deadline && args.mode != Mode::Bulk {
-                    self.error(format!(
-                        "connection {i}: no answer within {:?}",
-                        args.timeout
-                    ));
-                    self.close(i);
+                    let timed_out = io::Error::from(ErrorKind::TimedOut);
+                    if !self.cycle_failed(i, &timed_out, "connect") {
+                        self.error(format!(
+                            "connection {i}: no answer within {:?}",
+                            args.timeout
+                        ));
+                        self.close(i);
+                    }
                 }
             }
             let wait = Duration::from_millis(50);
@@ -463,14 +512,18 @@ impl<'a> Driver<'a> {
                     Ok(_) => c.phase = Phase::Sending,
                     Err(e) if e.kind() == ErrorKind::NotConnected => {
                         if let Ok(Some(e)) | Err(e) = c.stream.take_error() {
-                            self.error(format!("connect: {e}"));
-                            self.close(i);
+                            if !self.cycle_failed(i, &e, "connect") {
+                                self.error(format!("connect: {e}"));
+                                self.close(i);
+                            }
                         }
                         return;
                     }
                     Err(e) => {
-                        self.error(format!("connect: {e}"));
-                        self.close(i);
+                        if !self.cycle_failed(i, &e, "connect") {
+                            self.error(format!("connect: {e}"));
+                            self.close(i);
+                        }
                         return;
                     }
                 },
@@ -554,8 +607,10 @@ impl<'a> Driver<'a> {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return any,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    self.error(format!("receive: {e}"));
-                    self.close(i);
+                    if !self.cycle_failed(i, &e, "receive") {
+                        self.error(format!("receive: {e}"));
+                        self.close(i);
+                    }
                     return false;
                 }
             };
@@ -681,6 +736,13 @@ impl<'a> Driver<'a> {
             errors: self.errors,
             mismatches: self.mismatches,
             busy: self.busy,
+            refused: self.refused,
+            reset: self.reset,
+            timed_out: self.timed_out,
+            success_pct: (self.args.mode == Mode::Connect).then(|| {
+                let failed = self.busy + self.refused + self.reset + self.timed_out;
+                100.0 * self.completed as f64 / (self.completed + failed).max(1) as f64
+            }),
             mb_per_sec_sent: bulk.then(|| self.sent as f64 / secs / 1e6),
             mb_per_sec_received: bulk.then(|| self.received as f64 / secs / 1e6),
             served_at_once: None,
@@ -772,6 +834,10 @@ fn maxconn(args: &Args, addr: SocketAddr) -> Report {
         errors: 0,
         mismatches,
         busy: 0,
+        refused: 0,
+        reset: 0,
+        timed_out: 0,
+        success_pct: None,
         mb_per_sec_sent: None,
         mb_per_sec_received: None,
         served_at_once: Some(served),

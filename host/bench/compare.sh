@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Measure a change against an earlier revision in the same run: builds REV
+# in a temporary worktree, then alternates the two servers on one TAP in a
+# private network namespace, ROUNDS times, with the same `multiserve bench`
+# rr cells, and prints the medians. Run as root.
+#
+#   host/bench/compare.sh REV [ROUNDS] [SECONDS]
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+rev=${1:?usage: compare.sh REV [ROUNDS] [SECONDS]}
+rounds=${2:-3}
+seconds=${3:-5}
+
+if [ "${MULTISERVE_COMPARE_NETNS:-}" != 1 ]; then
+    [ "$(id -u)" = 0 ] || { echo "run as root: it makes a network namespace and a TAP" >&2; exit 1; }
+    cd "$repo"
+    old=$(mktemp -d)
+    trap 'git -C "$repo" worktree remove --force "$old" >/dev/null 2>&1 || true' EXIT
+    git worktree add -q --detach "$old" "$rev"
+    echo "== building $rev and the work tree (release)" >&2
+    (cd "$old" && cargo build --release -q -p multiserve-host --target-dir "$repo/target/compare-old")
+    cargo build --release -q -p multiserve-host
+    env MULTISERVE_COMPARE_NETNS=1 MULTISERVE_OLD_BIN="$repo/target/compare-old/release/multiserve" \
+        unshare -n "$0" "$@"
+    exit
+fi
+
+cd "$repo"
+new_bin=$repo/target/release/multiserve
+old_bin=$MULTISERVE_OLD_BIN
+out=$(mktemp -d)
+ip link set lo up
+server=""
+stop() { [ -n "$server" ] && { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }; server=""; }
+trap stop EXIT
+for round in $(seq "$rounds"); do
+    for who in old new; do
+        bin=$old_bin; [ "$who" = new ] && bin=$new_bin
+        "$bin" serve --clients 64 -q > "$out/server.log" 2>&1 &
+        server=$!
+        for _ in $(seq 100); do grep -q '^serving' "$out/server.log" && break; sleep 0.1; done
+        for c in 16 64; do
+            "$new_bin" bench 192.168.69.1:7000 --mode rr -c "$c" -s 64 -d "${seconds}s" --json \
+                --label "$who c$c" >> "$out/cells.json" 2>/dev/null
+        done
+        stop
+        sleep 0.5
+    done
+done
+python3 - "$out/cells.json" "$rev" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+med = lambda label: statistics.median(r["requests_per_sec"] for r in rows if r["label"] == label)
+for c in (16, 64):
+    o, n = med(f"old c{c}"), med(f"new c{c}")
+    print(f"rr, {c} connections: {sys.argv[2]} {o:,.0f}/s, work tree {n:,.0f}/s, ratio {n / o:.3f}")
+PY
