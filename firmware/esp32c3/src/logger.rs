@@ -33,9 +33,9 @@ impl Log for Console {
 pub fn init(level: LevelFilter) {
     // The RV32IMC core has no atomic instructions, so `log` offers only
     // the racy set-up calls.
-    // SAFETY: they must not run while another thread logs or sets the
-    // logger; this runs first in `main`, before the scheduler starts any
-    // other task and before interrupts are enabled.
+    // SAFETY: they must not race with any other use of `log`; this runs
+    // first thing in `main`, before `esp_hal::init` and before esp-rtos
+    // starts the Wi-Fi driver's tasks, so nothing else that logs runs yet.
     // Fails only if a logger is already installed, which then keeps logging.
     let _ = unsafe { log::set_logger_racy(&LOGGER) };
     unsafe { log::set_max_level_racy(level) };
