@@ -17,6 +17,7 @@ boards=(
     "mps2-an385 thumbv7m-none-eabi"
     "nucleo-f429zi thumbv7em-none-eabihf"
     "qemu-riscv32 riscv32imac-unknown-none-elf"
+    "esp32c3 riscv32imc-unknown-none-elf"
 )
 
 installed=$(rustup target list --installed)
@@ -60,12 +61,18 @@ for entry in "${boards[@]}"; do
     )
     elf="$here/$board/target/$target/release/multiserve-$board"
     # The image: the Cortex-M vector table, riscv-rt's start-up code
-    # (.init.rust), code, constants and the initial values of .data.
+    # (.init.rust) or the ESP-IDF application descriptor (.flash.appdesc),
+    # code, constants and the initial values of .data. On the ESP32-C3,
+    # code that runs from internal RAM (.trap, .rwtext*) counts as .text
+    # and as static RAM, and the Wi-Fi driver's .rodata.wifi, .data.wifi
+    # count with .rodata and .data.
     sizes+=("$board $("$size" -A "$elf" | awk '
-        $1 == ".vector_table" || $1 == ".init.rust" { v += $2 }
-        $1 == ".text" { t = $2 } $1 == ".rodata" { r = $2 }
-        $1 == ".data" { d = $2 } $1 == ".bss" { b = $2 } $1 == ".uninit" { u = $2 }
-        END { print v + 0, t + 0, r + 0, d + 0, b + 0, u + 0 }')")
+        $1 == ".vector_table" || $1 == ".init.rust" || $1 == ".flash.appdesc" { v += $2 }
+        $1 == ".text" { t += $2 }
+        $1 == ".trap" || $1 ~ /^\.rwtext/ { t += $2; i += $2 }
+        $1 ~ /^\.rodata/ { r += $2 }
+        $1 ~ /^\.data/ { d += $2 } $1 == ".bss" { b = $2 } $1 == ".uninit" { u = $2 }
+        END { print v + 0, t + 0, r + 0, d + 0, b + 0, u + i + 0 }')")
 done
 
 echo
@@ -75,5 +82,6 @@ for line in "${sizes[@]}"; do
     printf '%-15s %8d %8d %8d %8d %10d %10d\n' "$board" "$text" "$rodata" "$data" "$bss" \
         $((other + text + rodata + data)) $((data + bss + uninit))
 done
-echo "(bytes; flash = the image: vector table or start-up code + .text + .rodata + .data;"
-echo " static RAM = .data + .bss, without the stack; the RISC-V image runs from RAM)"
+echo "(bytes; flash = the image: vector table, start-up code or app descriptor + .text +"
+echo " .rodata + .data; static RAM = .data + .bss, without the stack, and on the ESP32-C3"
+echo " the code in IRAM; the qemu-riscv32 image runs from RAM)"

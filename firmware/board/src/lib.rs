@@ -26,7 +26,7 @@ pub mod serve;
 pub mod systick;
 
 pub use output::{halt, PanicLine, RecordLine};
-pub use serve::{serve, Board, Error, Link};
+pub use serve::{serve, Board, Error, Link, Stack};
 
 use multiserve::Framing;
 use smoltcp::time::Duration;

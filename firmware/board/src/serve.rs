@@ -2,8 +2,8 @@
 //!
 //! [`serve`] makes the interface, asks for a DHCPv4 lease (taking the
 //! board's static address after [`DHCP_TIMEOUT`]
-//! without one), makes the [`Server`] in the static [`Memory`], and then
-//! loops forever:
+//! without one), makes the [`Server`] in the static [`Memory`] (all of it
+//! a [`Stack`]), and then loops forever:
 //!
 //! 1. ask the board about its link ([`Link`]; the board also services its
 //!    NIC's interrupt here);
@@ -12,6 +12,8 @@
 //! 3. sleep through the board's hook until the earliest deadline of the
 //!    three (server, addressing, next link check), or until the NIC has
 //!    work; no deadline means the NIC alone wakes it.
+//!
+//! Step 2 is [`Stack::poll`], for a board that runs a loop of its own.
 
 use core::convert::Infallible;
 use core::fmt;
@@ -96,34 +98,84 @@ where
     L: FnMut(&mut D, Instant) -> Link,
     S: FnMut(&mut D, Option<Instant>),
 {
-    let Board {
-        mut device,
-        mac,
-        random_seed,
-        now,
-        fallback,
-        gateway,
-    } = board;
-    let memory = Memory::take().ok_or(Error::MemoryTaken)?;
-
-    let mut config = Config::new(mac.into());
-    config.random_seed = random_seed;
-    let mut iface = Interface::new(config, &mut device, now());
-    let mut sockets = SocketSet::new(&mut memory.sockets[..]);
-    // DHCP first: the server wants its sockets last in the set.
-    let mut addressing = Addressing::new(&mut sockets, DHCP_TIMEOUT, fallback, gateway);
-    let service = Reverse::new(FRAMING, MAX_LINE);
-    let mut server: Server<'_, _, POOL> =
-        Server::new(server_config(), service, memory.resources, &mut sockets)
-            .map_err(Error::Server)?;
-
-    let mut announced = false;
-    let mut link_up = false;
+    let mut stack = Stack::new(board)?;
     loop {
-        let now = now();
-        let link = link(&mut device, now);
-        if link.up != link_up {
-            link_up = link.up;
+        let now = stack.now();
+        let link = link(stack.device(), now);
+        let deadline = stack.poll(now, link.up);
+        sleep(stack.device(), earliest(deadline, link.check_again));
+    }
+}
+
+/// The interface, its sockets, the addressing and the server of a board:
+/// what [`serve`] runs, one [`Stack::poll`] per loop turn. A board whose
+/// loop is not [`serve`]'s (an async task, woken by its driver) calls
+/// [`Stack::poll`] itself.
+pub struct Stack<D> {
+    device: D,
+    now: fn() -> Instant,
+    iface: Interface,
+    sockets: SocketSet<'static>,
+    addressing: Addressing,
+    server: Server<'static, Reverse, POOL>,
+    announced: bool,
+    link_up: bool,
+}
+
+impl<D: Device> Stack<D> {
+    /// Makes the interface, asks for a DHCPv4 lease (once the link is up),
+    /// and makes the server in the static [`Memory`]; fails if the memory
+    /// is taken (a second call) or the server refuses its configuration.
+    pub fn new(board: Board<D>) -> Result<Self, Error> {
+        let Board {
+            mut device,
+            mac,
+            random_seed,
+            now,
+            fallback,
+            gateway,
+        } = board;
+        let memory = Memory::take().ok_or(Error::MemoryTaken)?;
+
+        let mut config = Config::new(mac.into());
+        config.random_seed = random_seed;
+        let iface = Interface::new(config, &mut device, now());
+        let mut sockets = SocketSet::new(&mut memory.sockets[..]);
+        // DHCP first: the server wants its sockets last in the set.
+        let addressing = Addressing::new(&mut sockets, DHCP_TIMEOUT, fallback, gateway);
+        let service = Reverse::new(FRAMING, MAX_LINE);
+        let server = Server::new(server_config(), service, memory.resources, &mut sockets)
+            .map_err(Error::Server)?;
+        Ok(Stack {
+            device,
+            now,
+            iface,
+            sockets,
+            addressing,
+            server,
+            announced: false,
+            link_up: false,
+        })
+    }
+
+    /// The device.
+    pub fn device(&mut self) -> &mut D {
+        &mut self.device
+    }
+
+    /// The board's time.
+    pub fn now(&self) -> Instant {
+        (self.now)()
+    }
+
+    /// One loop turn at `now`, with the link as the board found it: logs a
+    /// link change, runs the server's poll step, then the addressing step,
+    /// and logs `serving on IP:PORT` once an address is up. Returns when to
+    /// poll again at the latest (the earlier of the server's and the
+    /// addressing's deadlines; `None`: only when the NIC has work).
+    pub fn poll(&mut self, now: Instant, link_up: bool) -> Option<Instant> {
+        if link_up != self.link_up {
+            self.link_up = link_up;
             if link_up {
                 info!("link up");
             } else {
@@ -131,20 +183,23 @@ where
             }
         }
 
-        let delay = server.poll(now, &mut iface, &mut device, &mut sockets);
+        let delay = self
+            .server
+            .poll(now, &mut self.iface, &mut self.device, &mut self.sockets);
         let mut deadline = delay.map(|d| now + d);
-        let (change, wake) = addressing.poll(now, link.up, &mut iface, &mut sockets);
+        let (change, wake) = self
+            .addressing
+            .poll(now, link_up, &mut self.iface, &mut self.sockets);
         match change {
             Change::Leased(address) | Change::Fallback(address) => {
-                announce(address, &mut announced);
+                announce(address, &mut self.announced);
                 // The address changed what the stack may send: poll again.
                 deadline = Some(now);
             }
             // Addressing logs the loss; serving resumes with a new lease.
             Change::Lost | Change::None => {}
         }
-        let deadline = earliest(earliest(deadline, wake), link.check_again);
-        sleep(&mut device, deadline);
+        earliest(deadline, wake)
     }
 }
 

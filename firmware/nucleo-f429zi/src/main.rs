@@ -1,252 +1,237 @@
 //! multiserve's reverse server on ST's NUCLEO-F429ZI.
 //!
 //! * MCU: STM32F429ZI at 180 MHz from the 8 MHz clock the ST-LINK feeds to
-//!   the HSE input (bypass mode).
-//! * NIC: the on-chip Ethernet MAC with DMA (driven by `stm32-eth`), RMII to
-//!   the board's LAN8742A PHY at MDIO address 0 (PA1, PA2, PA7, PB13, PC1,
-//!   PC4, PC5, PG11, PG13). [`eth`] adapts stm32-eth's DMA rings to smoltcp.
-//! * Clock: SysTick at 1 kHz ([`multiserve_board::systick`]).
+//!   the HSE input (bypass mode), set up by embassy-stm32's `init`, which
+//!   also keeps the debug port alive in sleep (DBGMCU_CR DBG_SLEEP, STOP,
+//!   STANDBY) and enables the DMA clocks, so that a probe attaches and RTT
+//!   is read while the core sits in `wfi`.
+//! * NIC: the on-chip Ethernet MAC with DMA, embassy-stm32's
+//!   [`Ethernet`] (an embassy-net-driver `Driver`, run without executor or
+//!   time driver through [`multiserve::DriverDevice`] and its no-op waker),
+//!   RMII to the board's LAN8742A PHY at MDIO address 0 (PA1, PA2, PA7,
+//!   PB13, PC1, PC4, PC5, PG11, PG13). [`RX_ENTRIES`] receive descriptors of
+//!   1536 bytes; a frame received with an error is dropped and its
+//!   descriptor handed back, so receiving goes on after a bad frame; the
+//!   MAC is not promiscuous (its own address, broadcast and multicast).
+//! * PHY: identified by its ID registers before the MAC starts ([`phy`]);
+//!   anything else on the MDIO bus halts the board with a log line. It
+//!   advertises 100BASE-TX full duplex only, the one mode embassy-stm32 0.6
+//!   runs the MAC in. Its interrupt pin is not wired to the MCU on this
+//!   board (it supplies the RMII reference clock), so the link is read
+//!   every [`LINK_POLL`].
+//! * Clock: SysTick at 1 kHz ([`multiserve_board::systick`]); the loop
+//!   sleeps (`wfi`) until the next deadline (at most [`LINK_POLL`] away) or
+//!   the Ethernet interrupt.
+//! * Watchdog: the IWDG, started once the PHY answered, with a
+//!   [`WATCHDOG_TIMEOUT_US`] timeout (from the ~32 kHz LSI, which the
+//!   datasheet allows anywhere from 17 to 47 kHz: 2.7 to 7.5 s), fed on
+//!   every loop turn. It is frozen while a debugger halts the core.
 //! * Logging: `log` over RTT (`rtt-target`); `cargo run --release` flashes
 //!   the board with probe-rs and shows the log.
-//! * Panics print `panic: <location>: <message>` over RTT, wait about 100 ms
-//!   for the probe to read it, and reset the board: an unattended server
-//!   comes back by itself.
-//! * Address: DHCPv4, else the static fallback 192.168.69.1/24.
+//! * Panics print `panic: <location>: <message>` over RTT, wait about
+//!   100 ms for the probe to read it, and reset the board: an unattended
+//!   server comes back by itself. The runner passes `--no-catch-reset` so
+//!   that probe-rs lets that reset (and a watchdog reset) run instead of
+//!   halting the core on it.
+//! * Address: DHCPv4 once the link is up, else the static fallback
+//!   192.168.69.1/24 (`multiserve::addressing` follows the link, so a link
+//!   that comes up late still gets a lease).
 //!
-//! The server, its memory and the main loop are `multiserve-board`'s; it
-//! sleeps (`wfi`) until the next deadline or the Ethernet interrupt. The
-//! PHY's interrupt pin is not wired to the MCU on this board (it supplies
-//! the RMII reference clock), so the link is checked every [`LINK_POLL`].
+//! The server, its memory and the main loop are `multiserve-board`'s.
 #![no_std]
 #![no_main]
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
-mod eth;
+mod phy;
 
 use core::panic::PanicInfo;
+use core::task::{Context, Waker};
 
 use cortex_m_rt::entry;
+use embassy_net_driver::Driver;
+use embassy_stm32::eth::{self, Ethernet, PacketQueue, Sma};
+use embassy_stm32::peripherals::{ETH, ETH_SMA};
+use embassy_stm32::rng::{self, Rng};
+use embassy_stm32::time::Hertz;
+use embassy_stm32::wdg::IndependentWatchdog;
+use embassy_stm32::{bind_interrupts, peripherals};
 use log::{info, warn, LevelFilter};
+use multiserve::DriverDevice;
 use multiserve_board::{systick, Board, Link};
 use smoltcp::time::Duration;
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
 use static_cell::ConstStaticCell;
-use stm32_eth::dma::{RxRingEntry, TxRingEntry};
-use stm32_eth::hal::gpio::{GpioExt, Speed as PinSpeed};
-use stm32_eth::hal::prelude::_fugit_RateExtU32;
-use stm32_eth::hal::rcc::RccExt;
-use stm32_eth::hal::signature::Uid;
-use stm32_eth::mac::phy::{PhySpeed, LAN8742A};
-use stm32_eth::mac::{Phy, Speed};
-use stm32_eth::stm32::{interrupt, Peripherals, RNG};
-use stm32_eth::{EthPins, PartsIn};
 
-use eth::Eth;
+use phy::{Lan8742a, Mode};
+
+bind_interrupts!(struct Irqs {
+    ETH => eth::InterruptHandler;
+    HASH_RNG => rng::InterruptHandler<peripherals::RNG>;
+});
+
+/// The NIC: the MAC with its DMA rings and the PHY.
+type Nic = Ethernet<'static, ETH, Lan8742a<Sma<'static, ETH_SMA>>>;
 
 /// The ST-LINK's 8 MHz clock on the HSE input.
-const HSE_MHZ: u32 = 8;
-const SYSCLK_MHZ: u32 = 180;
-/// The LAN8742A's MDIO address on the Nucleo-144 boards.
-const PHY_ADDRESS: u8 = 0;
-/// DMA descriptors (each with a 1.5 KiB buffer).
-const RX_ENTRIES: usize = 4;
+const HSE_HZ: u32 = 8_000_000;
+/// The core clock (HCLK): 8 MHz / 4 * 180 / 2.
+const SYSCLK_HZ: u32 = 180_000_000;
+/// Receive descriptors, 1536 bytes each: how many frames may arrive while
+/// the loop is busy.
+const RX_ENTRIES: usize = 8;
+/// Transmit descriptors, 1514 bytes each.
 const TX_ENTRIES: usize = 4;
-/// How often to look at the PHY's link state.
+/// How often to read the PHY's link state.
 const LINK_POLL: Duration = Duration::from_millis(500);
+/// The watchdog's timeout, in microseconds of the nominal 32 kHz LSI.
+const WATCHDOG_TIMEOUT_US: u32 = 4_000_000;
 
-/// The DMA rings live in SRAM1/2 (`.bss`), which the Ethernet DMA reaches.
-static RX_RING: ConstStaticCell<[RxRingEntry; RX_ENTRIES]> =
-    ConstStaticCell::new([const { RxRingEntry::new() }; RX_ENTRIES]);
-static TX_RING: ConstStaticCell<[TxRingEntry; TX_ENTRIES]> =
-    ConstStaticCell::new([const { TxRingEntry::new() }; TX_ENTRIES]);
+/// The DMA descriptors and frame buffers, in SRAM1/2 (`.bss`), which the
+/// Ethernet DMA reaches (the CCM RAM is not used).
+static PACKETS: ConstStaticCell<PacketQueue<TX_ENTRIES, RX_ENTRIES>> =
+    ConstStaticCell::new(PacketQueue::new());
 
 #[entry]
 fn main() -> ! {
     rtt_target::rtt_init_log!(LevelFilter::Info);
-    let (Some(dp), Some(cp)) = (Peripherals::take(), cortex_m::Peripherals::take()) else {
-        halt("peripherals already taken")
+    let p = embassy_stm32::init(clock_config());
+    let Some(core) = cortex_m::Peripherals::take() else {
+        halt("core peripherals already taken")
     };
+    systick::start(core.SYST, SYSCLK_HZ);
+    info!("STM32F429ZI at {} MHz", SYSCLK_HZ / 1_000_000);
 
-    // The RNG's clock is the PLL's 48 MHz output, which runs (at 45 MHz)
-    // whenever the PLL does; enable its bus clock while RCC is still ours.
-    dp.RCC.ahb2enr.modify(|_, w| w.rngen().set_bit());
-    let clocks = dp
-        .RCC
-        .constrain()
-        .cfgr
-        .use_hse(HSE_MHZ.MHz())
-        .bypass_hse_oscillator()
-        .sysclk(SYSCLK_MHZ.MHz())
-        .hclk(SYSCLK_MHZ.MHz())
-        .freeze();
-    systick::start(cp.SYST, clocks.hclk().raw());
-    info!("STM32F429ZI at {} MHz", clocks.hclk().raw() / 1_000_000);
-
-    let gpioa = dp.GPIOA.split();
-    let gpiob = dp.GPIOB.split();
-    let gpioc = dp.GPIOC.split();
-    let gpiog = dp.GPIOG.split();
-    let pins = EthPins {
-        ref_clk: gpioa.pa1,
-        crs: gpioa.pa7,
-        tx_en: gpiog.pg11,
-        tx_d0: gpiog.pg13,
-        tx_d1: gpiob.pb13,
-        rx_d0: gpioc.pc4,
-        rx_d1: gpioc.pc5,
+    // The PHY before the MAC: a dead MDIO bus must not pass for a link.
+    let phy = match Lan8742a::probe(Sma::new(p.ETH_SMA, p.PA2, p.PC1)) {
+        Ok(phy) => phy,
+        Err(e) => halt(e),
     };
-    let mut mdio = gpioa.pa2.into_alternate();
-    mdio.set_speed(PinSpeed::VeryHigh);
-    let mut mdc = gpioc.pc1.into_alternate();
-    mdc.set_speed(PinSpeed::VeryHigh);
+    info!("PHY LAN8742A, revision {}", phy.revision());
 
-    let parts = PartsIn {
-        mac: dp.ETHERNET_MAC,
-        mmc: dp.ETHERNET_MMC,
-        dma: dp.ETHERNET_DMA,
-    };
-    let ethernet = match stm32_eth::new_with_mii(
-        parts,
-        &mut RX_RING.take()[..],
-        &mut TX_RING.take()[..],
-        clocks,
-        pins,
-        mdio,
-        mdc,
-    ) {
-        Ok(ethernet) => ethernet,
-        Err(_) => halt("Ethernet MAC: HCLK too slow"),
-    };
-    let (mac, dma) = ethernet.split();
-    let mut phy = LAN8742A::new(mac, PHY_ADDRESS);
-    phy.reset();
-    let start = systick::now();
-    while phy.is_resetting() {
-        if systick::now() - start > Duration::from_millis(500) {
-            warn!("PHY reset did not finish");
-            break;
-        }
-    }
-    phy.phy_init();
-    let device = Eth::new(dma, RX_ENTRIES);
+    // From here on, a hang resets the board: e.g. the MAC's DMA reset waits
+    // for the PHY's 50 MHz RMII reference clock.
+    embassy_stm32::pac::DBGMCU
+        .apb1fzr()
+        .modify(|w| w.set_iwdg(true));
+    let mut watchdog = IndependentWatchdog::new(p.IWDG, WATCHDOG_TIMEOUT_US);
+    watchdog.unleash();
 
-    let mac_address = board_mac_address();
-    let seed = hardware_seed(&dp.RNG).unwrap_or_else(|| {
-        warn!("RNG failed; TCP sequence numbers are seeded from the chip ID");
-        let m = mac_address.0;
-        u64::from_le_bytes([m[0], m[1], m[2], m[3], m[4], m[5], 0, 0])
-    });
-    info!("MAC {}", mac_address);
+    let seed = Rng::new(p.RNG, Irqs).next_u64();
+    let mac = board_mac_address();
+    let ethernet: Nic = Ethernet::new_with_phy(
+        PACKETS.take(),
+        p.ETH,
+        Irqs,
+        p.PA1,
+        p.PA7,
+        p.PC4,
+        p.PC5,
+        p.PG13,
+        p.PB13,
+        p.PG11,
+        mac.0,
+        phy,
+    );
+    info!("MAC {}", mac);
 
     let board = Board {
-        device,
-        mac: mac_address,
+        device: DriverDevice::new(ethernet),
+        mac,
         random_seed: seed,
         now: systick::now,
         fallback: Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24),
         gateway: None,
     };
-    let mut speed: Option<PhySpeed> = None;
     let mut next_link_check = systick::now();
-    let mut eth_errors = (0, 0);
-    let link = |device: &mut Eth<'_, '_>, now| {
-        let _ = eth::take_interrupt();
+    let mut link_up = false;
+    let mut mode = Mode::Down;
+    let link = |device: &mut DriverDevice<Nic>, now| {
+        watchdog.pet();
         if now >= next_link_check {
             next_link_check = now + LINK_POLL;
-            let found = if phy.link_established() {
-                phy.link_speed()
-            } else {
-                None
-            };
-            if found != speed {
-                speed = found;
-                if let Some(speed) = speed {
-                    phy.get_miim().set_speed(mac_speed(speed));
-                    info!("PHY: {:?}", speed);
+            link_up = device.is_link_up();
+            let found = device.get_ref().phy().mode();
+            if found != mode {
+                mode = found;
+                match mode {
+                    Mode::Other(_) => warn!("PHY: {}", mode),
+                    Mode::Down | Mode::Full100 => info!("PHY: {}", mode),
                 }
             }
         }
-        let stats = device.stats();
-        if (stats.rx_errors, stats.tx_errors) != eth_errors {
-            eth_errors = (stats.rx_errors, stats.tx_errors);
-            warn!("Ethernet: {:?}", stats);
-        }
         Link {
-            up: speed.is_some(),
+            up: link_up,
             check_again: Some(next_link_check),
         }
     };
-    let sleep = |device: &mut Eth<'_, '_>, deadline| {
-        systick::sleep(deadline, || eth::interrupt_pending() || device.rx_pending())
+    let sleep = |device: &mut DriverDevice<Nic>, deadline| {
+        systick::sleep(deadline, || frame_waiting(device.get_mut()))
     };
     let Err(e) = multiserve_board::serve(board, link, sleep);
     halt(e)
 }
 
-#[interrupt]
-fn ETH() {
-    eth::on_interrupt();
+/// Whether a received frame waits (and a transmit descriptor is free for
+/// the answer): what the Ethernet interrupt wakes the loop for.
+fn frame_waiting(nic: &mut Nic) -> bool {
+    nic.receive(&mut Context::from_waker(Waker::noop()))
+        .is_some()
 }
 
-fn mac_speed(speed: PhySpeed) -> Speed {
-    match speed {
-        PhySpeed::HalfDuplexBase10T => Speed::HalfDuplexBase10T,
-        PhySpeed::FullDuplexBase10T => Speed::FullDuplexBase10T,
-        PhySpeed::HalfDuplexBase100Tx => Speed::HalfDuplexBase100Tx,
-        PhySpeed::FullDuplexBase100Tx => Speed::FullDuplexBase100Tx,
-    }
+/// 180 MHz from the 8 MHz HSE (bypass): VCO 360 MHz, SYSCLK = HCLK =
+/// 180 MHz, APB1 45 MHz, APB2 90 MHz, and the PLL's Q output at 45 MHz for
+/// the RNG (at most 48 MHz).
+fn clock_config() -> embassy_stm32::Config {
+    use embassy_stm32::rcc::{
+        AHBPrescaler, APBPrescaler, Hse, HseMode, Pll, PllMul, PllPDiv, PllPreDiv, PllQDiv,
+        PllSource, Sysclk,
+    };
+    let mut config = embassy_stm32::Config::default();
+    config.rcc.hse = Some(Hse {
+        freq: Hertz(HSE_HZ),
+        mode: HseMode::Bypass,
+    });
+    config.rcc.pll_src = PllSource::HSE;
+    config.rcc.pll = Some(Pll {
+        prediv: PllPreDiv::DIV4,
+        mul: PllMul::MUL180,
+        divp: Some(PllPDiv::DIV2),
+        divq: Some(PllQDiv::DIV8),
+        divr: None,
+    });
+    config.rcc.ahb_pre = AHBPrescaler::DIV1;
+    config.rcc.apb1_pre = APBPrescaler::DIV4;
+    config.rcc.apb2_pre = APBPrescaler::DIV2;
+    config.rcc.sys = Sysclk::PLL1_P;
+    config
 }
 
-/// 64 bits from the true random number generator, or `None` if it reports
-/// a seed or clock error. The HAL's RNG driver is not used: it insists on an
-/// exact 48 MHz PLL output, which rules out the 180 MHz system clock; the
-/// RNG itself only needs more than HCLK/16 (the PLL gives it 45 MHz).
-fn hardware_seed(rng: &RNG) -> Option<u64> {
-    rng.cr.modify(|_, w| w.rngen().set_bit());
-    let mut seed = 0u64;
-    for _ in 0..2 {
-        let mut ready = false;
-        for _ in 0..10_000 {
-            let sr = rng.sr.read();
-            if sr.seis().bit_is_set() || sr.ceis().bit_is_set() {
-                return None;
-            }
-            if sr.drdy().bit_is_set() {
-                ready = true;
-                break;
-            }
-        }
-        if !ready {
-            return None;
-        }
-        seed = seed << 32 | u64::from(rng.dr.read().bits());
-    }
-    rng.cr.modify(|_, w| w.rngen().clear_bit());
-    Some(seed)
-}
-
-/// A locally administered MAC address derived from the chip's unique ID,
-/// so that every board has its own.
+/// A locally administered MAC address derived from the chip's 96-bit
+/// unique ID (FNV-1a), so that every board has its own.
 fn board_mac_address() -> EthernetAddress {
-    let uid = Uid::get();
-    let mut hash: u32 = 0x811c_9dc5; // FNV-1a
-    let bytes = uid
-        .lot_num()
-        .bytes()
-        .chain(uid.x().to_le_bytes())
-        .chain(uid.y().to_le_bytes())
-        .chain([uid.waf_num()]);
-    for byte in bytes {
+    let mut hash: u32 = 0x811c_9dc5;
+    for byte in embassy_stm32::uid::uid() {
         hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
     }
     let h = hash.to_le_bytes();
     EthernetAddress([0x02, 0x00, h[0], h[1], h[2], h[3]])
 }
 
-/// Stops after a fatal set-up error, as a panic does.
+/// Stops after a fatal set-up error, with the reason as the last log line.
+/// Before the watchdog starts (a PHY that does not answer) the board stays
+/// stopped; after it, the watchdog resets it within its timeout.
 fn halt(why: impl core::fmt::Display) -> ! {
-    multiserve_board::halt(why, reset)
+    multiserve_board::halt(why, stop)
+}
+
+/// Waits for ever with interrupts off; the probe can still attach and read
+/// the log (debug in sleep is on).
+fn stop() -> ! {
+    cortex_m::interrupt::disable();
+    loop {
+        cortex_m::asm::wfi();
+    }
 }
 
 #[panic_handler]
@@ -259,7 +244,6 @@ fn panic(info: &PanicInfo) -> ! {
 /// Gives the debug probe a moment to read the last message out of the RTT
 /// buffer, then resets: an unattended server comes back on its own.
 fn reset() -> ! {
-    cortex_m::interrupt::disable();
-    cortex_m::asm::delay(180_000_000 / 10);
+    cortex_m::asm::delay(SYSCLK_HZ / 10);
     cortex_m::peripheral::SCB::sys_reset()
 }
