@@ -8,23 +8,25 @@
 //! clients on the listening socket and answer whichever client has data.
 //! smoltcp has no listening socket and no backlog: one [`tcp::Socket`]
 //! serves exactly one connection. multiserve therefore keeps a **fixed pool
-//! of N sockets that all listen on the service port**; each client takes
-//! one, and one call of [`Server::poll`] walks the whole pool once, the way
-//! the classic loop walks the ready list that `select()` returned.
+//! of sockets on the service port**: as many as the clients it serves at
+//! once plus spare ones, which keep a socket listening while others finish
+//! closing or sit half-open. One call of [`Server::poll`] walks the whole
+//! pool once, the way the classic loop walks the ready list that
+//! `select()` returned.
 //!
 //! ```text
-//!            ┌──────────────── Server::poll(now) ────────────────┐
-//!  frames →  │ receive every frame → walk slots 0..N → send       │ → frames
-//!            │                       · re-arm free sockets        │
-//!            │                       · read → Service → write     │
-//!            │                       · close finished and idle    │
-//!            └──────── returns how long the caller may sleep ─────┘
+//!            ┌──────────────── Server::poll(now) ─────────────────┐
+//!  frames →  │ receive each frame → walk the pool once → send      │ → frames
+//!            │ (none listening:     · read → Service → write       │
+//!            │  take one back)      · close what is done or idle   │
+//!            │                      · give waiting clients places  │
+//!            └──────── returns how long the caller may sleep ──────┘
 //! ```
 //!
 //! The layers, one module each:
 //!
-//! - [`server`]: the socket pool and its select-like poll step.
-//! - [`connection`]: the per-connection state machine of a pool slot.
+//! - [`server`]: the socket pool, its select-like poll step and admission.
+//! - [`connection`]: the state machine of one pool socket and its roles.
 //! - [`service`]: the [`Service`] trait, the protocol spoken on every
 //!   connection.
 //! - [`reverse`]: the lecture's service, answering each message reversed;

@@ -1,20 +1,35 @@
-//! The socket pool and its select-like poll step.
+//! The socket pool, its select-like poll step, and admission.
 //!
 //! smoltcp has no listening socket: a [`tcp::Socket`] in LISTEN takes the
 //! first SYN for its port and from then on serves that one connection, and
 //! the interface hands a SYN to the *first* listening socket in the
 //! [`SocketSet`]. A [`Server`] therefore owns a fixed pool of `N` sockets
-//! that all listen on the service port, plus (for [`FullPolicy::Busy`]) one
-//! overflow socket added after them, which only gets a SYN when every pool
-//! socket is taken.
+//! on the service port. Its capacity ([`Config::clients`]) is the number of
+//! connections served at once; the pool holds that many sockets plus
+//! spare ones ([`Config::spare`]), and roles rotate among them (see
+//! [`connection`](crate::connection)):
 //!
-//! [`Server::poll`] is the whole loop body: poll the interface, walk every
-//! slot once (re-arm, read, answer, close), send what was written, and
-//! return how long the caller may sleep.
+//! - a connection holds a client place only while it is served; once the
+//!   server is done with it, its socket lingers in the closing handshake
+//!   without one;
+//! - every free socket listens; when a SYN arrives and none does, one is
+//!   taken back for it (closed, then closing with nothing or only our FIN
+//!   unacknowledged, then a done connection, then a half-open handshake
+//!   from the address holding the most), never a served connection and
+//!   never unacknowledged answer bytes; with nothing to take back, the
+//!   SYN is dropped and the client sends it again;
+//! - a handshake that finishes while every place is taken waits for one
+//!   up to [`Config::queue_wait`], then gets the full-server answer.
+//!
+//! [`Server::poll`] is the whole loop body: receive each frame (looking
+//! at it first while no socket listens), walk every socket once (read,
+//! answer, close, give waiting connections the free places), send what was
+//! written, and return how long the caller may sleep.
 //!
 //! # Memory
 //!
-//! Everything is fixed when the server is made. Per connection:
+//! Everything is fixed when the server is made. Per socket, client place
+//! or spare alike:
 //!
 //! - the socket's receive and transmit buffers (the caller's, any size at
 //!   least the service's windows);
