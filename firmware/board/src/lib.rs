@@ -21,11 +21,13 @@
 
 pub mod memory;
 pub mod output;
+mod rx_frame;
 pub mod serve;
 #[cfg(feature = "cortex-m")]
 pub mod systick;
 
 pub use output::{halt, PanicLine, RecordLine};
+pub use rx_frame::RxFrame;
 pub use serve::{serve, Board, Error, Link, Stack};
 
 use multiserve::Framing;

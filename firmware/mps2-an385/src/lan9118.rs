@@ -37,6 +37,7 @@
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
+use multiserve_board::RxFrame;
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 
@@ -557,19 +558,6 @@ impl Lan9118 {
     }
 }
 
-pub struct RxToken<'a> {
-    frame: &'a [u8],
-}
-
-impl phy::RxToken for RxToken<'_> {
-    fn consume<R, F>(self, f: F) -> R
-    where
-        F: FnOnce(&[u8]) -> R,
-    {
-        f(self.frame)
-    }
-}
-
 pub struct TxToken<'a> {
     regs: Regs,
     buf: &'a mut [u8; BUF_LEN],
@@ -604,10 +592,10 @@ impl phy::TxToken for TxToken<'_> {
 }
 
 impl Device for Lan9118 {
-    type RxToken<'a> = RxToken<'a>;
+    type RxToken<'a> = RxFrame<'a>;
     type TxToken<'a> = TxToken<'a>;
 
-    fn receive(&mut self, _timestamp: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+    fn receive(&mut self, _timestamp: Instant) -> Option<(RxFrame<'_>, TxToken<'_>)> {
         // The reply token must be able to send, so only take a frame off
         // the FIFO when the TX FIFO has room for a full one (it drains at
         // wire speed; until then the frame waits in the chip).
@@ -625,9 +613,7 @@ impl Device for Lan9118 {
             ..
         } = self;
         Some((
-            RxToken {
-                frame: &rx_buf[..len],
-            },
+            RxFrame(&rx_buf[..len]),
             TxToken {
                 regs: *regs,
                 buf: tx_buf,

@@ -37,6 +37,7 @@ use core::cell::UnsafeCell;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
+use multiserve_board::RxFrame;
 use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
 use virtio_drivers::device::net::VirtIONetRaw;
@@ -308,19 +309,6 @@ impl VirtioNet {
     }
 }
 
-pub struct RxToken<'a> {
-    frame: &'a [u8],
-}
-
-impl phy::RxToken for RxToken<'_> {
-    fn consume<R, F>(self, f: F) -> R
-    where
-        F: FnOnce(&[u8]) -> R,
-    {
-        f(self.frame)
-    }
-}
-
 pub struct TxToken<'a> {
     raw: &'a mut VirtIONetRaw<DmaHal, MmioTransport<'static>, QUEUE_SIZE>,
     buf: &'a mut Buffer,
@@ -372,10 +360,10 @@ fn free_tx<'a>(
 }
 
 impl Device for VirtioNet {
-    type RxToken<'a> = RxToken<'a>;
+    type RxToken<'a> = RxFrame<'a>;
     type TxToken<'a> = TxToken<'a>;
 
-    fn receive(&mut self, _timestamp: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+    fn receive(&mut self, _timestamp: Instant) -> Option<(RxFrame<'_>, TxToken<'_>)> {
         self.service();
         // The reply token must be able to send: leave frames in the queue
         // until a transmit buffer is free.
@@ -408,7 +396,7 @@ impl Device for VirtioNet {
             return None;
         };
         let tx = free_tx(raw, tx, tx_used, &mut stats.tx_errors)?;
-        Some((RxToken { frame }, tx))
+        Some((RxFrame(frame), tx))
     }
 
     fn transmit(&mut self, _timestamp: Instant) -> Option<TxToken<'_>> {
