@@ -14,7 +14,9 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, TcpPacket};
 
 /// Whether `frame` (Ethernet) carries a TCP SYN without ACK to `port`:
-/// the start of a new connection. Malformed frames are not.
+/// the start of a new connection. Malformed frames are not, nor are IPv4
+/// fragments or IPv6 packets with extension headers before TCP (such a SYN
+/// goes to the stack as it is, and gets a socket only if one listens).
 pub(crate) fn is_syn_to(frame: &[u8], port: u16) -> bool {
     let Ok(eth) = EthernetFrame::new_checked(frame) else {
         return false;

@@ -372,9 +372,9 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         // a SYN, admit or drop the handshake. While no socket listens, look
         // at each frame before the stack does: a SYN for the service port
         // first gets a socket taken back to listen for it, if one can be.
-        let mut watch = self.listener(sockets);
+        let (mut watch, mut may_listen) = self.listener(sockets);
         loop {
-            if watch.is_none() && self.may_listen(sockets) {
+            if watch.is_none() && may_listen {
                 let capabilities = device.capabilities();
                 let Some((rx, tx)) = device.receive(now) else {
                     break;
@@ -408,7 +408,7 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
                 }
                 self.syn_arrived(i, now, sockets);
             }
-            watch = self.listener(sockets);
+            (watch, may_listen) = self.listener(sockets);
         }
         let deadline = self.walk(now, sockets);
         while !matches!(iface.poll_egress(now, device, sockets), PollResult::None) {}
@@ -441,41 +441,32 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// The walk of [`Server::serve`], once every SYN taken is known.
     fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
         let mut next = None;
-        let (mut serving, mut queued, mut lingering) = (0usize, 0u32, 0u32);
-        let mut dropped_handshakes = false;
+        let (mut serving, mut queued) = (0usize, false);
+        // Handshakes dropped (timed out): each may have silenced its
+        // socket-set entry for an unreachable peer, so it is recycled.
+        let mut dropped: heapless::Vec<usize, N> = heapless::Vec::new();
         {
             let in_use = self.in_use;
             let (slots, mut cx) = self.parts(now);
-            for slot in slots.iter_mut().take(in_use) {
+            for (i, slot) in slots.iter_mut().enumerate().take(in_use) {
                 let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
                 let half_open = matches!(slot.phase, Phase::HalfOpen { .. });
                 next = earliest(next, slot.step(socket, &mut cx));
-                // A handshake dropped (timed out) may have silenced its
-                // socket-set entry for an unreachable peer: recycle it.
-                dropped_handshakes |= half_open && slot.phase == Phase::Listening;
-                match slot.phase {
-                    Phase::Queued { .. } => queued += 1,
-                    Phase::Busy { .. } | Phase::Lingering { .. } => lingering += 1,
-                    phase if holds_place(phase, socket) => serving += 1,
-                    _ => {}
+                if half_open && slot.phase == Phase::Listening {
+                    // Cannot fail: at most one entry per socket.
+                    let _ = dropped.push(i);
                 }
+                queued |= matches!(slot.phase, Phase::Queued { .. });
+                serving += usize::from(holds_place(slot.phase, socket));
             }
         }
-        self.stats.lingering = lingering;
-        self.stats.queued = queued;
-        if dropped_handshakes {
-            for i in 0..self.in_use {
-                if self.phase(i) == Some(Phase::Listening)
-                    && self.socket_state(i, sockets) == Some(State::Listen)
-                {
-                    self.recycle(i, sockets);
-                }
-            }
+        for i in dropped {
+            self.recycle(i, sockets);
         }
-        if queued > 0 {
+        if queued {
             next = earliest(next, self.admit_queued(serving, now, sockets));
-            self.count_roles();
         }
+        self.count_roles();
         self.listener(sockets);
         next
     }
@@ -547,8 +538,8 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     }
 
     /// Make every free socket listen (or none, when no socket may listen
-    /// now) and return the first one that listens.
-    fn listener(&mut self, sockets: &mut SocketSet<'a>) -> Option<usize> {
+    /// now). Returns the first one that listens, and whether sockets may.
+    fn listener(&mut self, sockets: &mut SocketSet<'a>) -> (Option<usize>, bool) {
         let may_listen = self.may_listen(sockets);
         let port = self.config.port;
         let mut first = None;
@@ -564,7 +555,7 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
                 first = Some(i);
             }
         }
-        first
+        (first, may_listen)
     }
 
     /// A SYN arrived and no socket listens: take one back for it, in this
