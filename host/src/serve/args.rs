@@ -82,6 +82,10 @@ pub struct Args {
     /// Answer at most this many pings (ICMP echo requests) per second.
     #[arg(long, default_value_t = 100, value_name = "PER_SEC")]
     pub ping_limit: u32,
+    /// The status service's port: sockets and counters, live, for
+    /// `multiserve watch` ("off": none).
+    #[arg(long, default_value = "7001", value_name = "PORT", value_parser = parse_status_port)]
+    pub status_port: StatusPort,
     /// Print a line of counters every SECS seconds.
     #[arg(long, value_name = "SECS")]
     pub stats_every: Option<u64>,
@@ -117,5 +121,19 @@ fn parse_timeout(s: &str) -> Result<Timeout, String> {
     match s {
         "off" | "none" | "0" => Ok(Timeout(None)),
         _ => parse_duration(s).map(|d| Timeout(Some(d))),
+    }
+}
+
+/// The status service's port, or none.
+#[derive(Clone, Copy)]
+pub struct StatusPort(pub Option<u16>);
+
+fn parse_status_port(s: &str) -> Result<StatusPort, String> {
+    match s {
+        "off" | "none" => Ok(StatusPort(None)),
+        _ => match s.parse::<u16>() {
+            Ok(port) if port > 0 => Ok(StatusPort(Some(port))),
+            _ => Err(format!("{s:?} is not a port (1 to 65535) or \"off\"")),
+        },
     }
 }

@@ -6,6 +6,7 @@ mod args;
 mod device;
 mod iface;
 mod pool;
+mod served;
 mod signals;
 
 use std::io::Read;
@@ -19,7 +20,9 @@ use smoltcp::time::{Duration, Instant};
 
 pub use args::Args;
 use device::{Stack, Tap};
-use pool::{AppServer, POOL};
+use multiserve::{Service as _, Services as _};
+use pool::{POOL, STATUS_POOL};
+use served::Served;
 use signals::{Signals, Wake};
 
 use crate::tap::Health;
@@ -43,14 +46,25 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
         health,
     };
 
-    let mut scratch = pool::app_scratch(&args);
-    let mut sockets = SocketSet::new(Vec::with_capacity(POOL));
-    let mut server = pool::app_server(&args, &mut scratch, &mut sockets)?;
+    let mut app_scratch = pool::app_scratch(&args);
+    let mut status_scratch = pool::status_scratch();
+    let mut sockets = SocketSet::new(Vec::with_capacity(POOL + STATUS_POOL));
+    let app = pool::app_server(&args, &mut app_scratch, &mut sockets)?;
+    let status = match args.status_port.0 {
+        Some(port) => Some(pool::status_server(
+            &args,
+            port,
+            &mut status_scratch,
+            &mut sockets,
+        )?),
+        None => None,
+    };
+    let mut served = Served::new(app, status);
     let signals = Signals::register()?;
 
-    println!("{}", serving_line(&args, &server));
-    select_loop(&mut net, &mut sockets, &mut server, &signals, &args)?;
-    report(&server, &net.health);
+    println!("{}", serving_line(&args, &served));
+    select_loop(&mut net, &mut sockets, &mut served, &signals, &args)?;
+    report(&served, &net.health);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -71,7 +85,7 @@ struct Net {
 fn select_loop<'a>(
     net: &mut Net,
     sockets: &mut SocketSet<'a>,
-    server: &mut AppServer<'a>,
+    served: &mut Served<'a>,
     signals: &Signals,
     args: &Args,
 ) -> Result<(), String> {
@@ -86,16 +100,16 @@ fn select_loop<'a>(
     let mut stop_by: Option<Instant> = None;
     loop {
         let now = clock.now();
-        let delay = server.poll(now, iface, device, sockets);
+        let delay = multiserve::poll(now, iface, device, sockets, served);
         if let Some(e) = health.take_error() {
             return Err(format!(
                 "the TAP device {} failed: {e} (was it deleted?); stopping. Counters: {}",
                 args.iface,
-                server.stats()
+                served.app().stats()
             ));
         }
-        stats.print_if_due(now, server);
-        if stop_by.is_some_and(|by| server.is_shut_down() || now >= by) {
+        stats.print_if_due(now, served);
+        if stop_by.is_some_and(|by| served.is_shut_down() || now >= by) {
             return Ok(());
         }
         let wake = [delay.map(|d| now + d), stats.next, stop_by]
@@ -107,7 +121,7 @@ fn select_loop<'a>(
         }
         if signals.wait(*fd, wake.map(|at| at - now))? == Wake::Stop && stop_by.is_none() {
             log::info!("stopping: no new clients, closing connections");
-            server.shutdown(sockets);
+            served.shutdown(sockets);
             stop_by = Some(clock.now() + SHUTDOWN_GRACE);
         }
     }
@@ -129,10 +143,10 @@ impl StatsLine {
         }
     }
 
-    fn print_if_due(&mut self, now: Instant, server: &AppServer<'_>) {
+    fn print_if_due(&mut self, now: Instant, served: &Served<'_>) {
         if let (Some(at), Some(every)) = (self.next, self.every) {
             if now >= at {
-                println!("stats: {}", server.stats());
+                println!("stats: {}", served.app().stats());
                 self.next = Some(now + every);
             }
         }
@@ -140,22 +154,29 @@ impl StatsLine {
 }
 
 /// The line that says the server is ready, and how to reach it.
-fn serving_line(args: &Args, server: &AppServer<'_>) -> String {
-    format!(
-        "serving {name} on {ip}:{port} and [{ip6}]:{port} ({iface}), {n} clients ({spare} spare sockets); try: multiserve client {ip}:{port}",
-        name = server.service().name(),
-        ip = args.ip.address(),
+fn serving_line(args: &Args, served: &Served<'_>) -> String {
+    let app = served.app();
+    let ip = args.ip.address();
+    let mut line = format!(
+        "serving {name} on {ip}:{port} and [{ip6}]:{port} ({iface}), {n} clients ({spare} spare sockets)",
+        name = app.service().name(),
         ip6 = args.ipv6.address(),
         port = args.port,
         iface = args.iface,
         n = args.clients,
-        spare = server.spare(),
-    )
+        spare = app.spare(),
+    );
+    line += &format!("; try: multiserve client {ip}:{}", args.port);
+    if let Some(status) = served.status() {
+        let port = status.config().port;
+        line += &format!("; status on {ip}:{port}; try: multiserve watch {ip}:{port}");
+    }
+    line
 }
 
 /// The final counters, after a clean stop.
-fn report(server: &AppServer<'_>, health: &Health) {
-    println!("final: {}", server.stats());
+fn report(served: &Served<'_>, health: &Health) {
+    println!("final: {}", served.app().stats());
     let dropped = health.tx_dropped();
     if dropped > 0 {
         log::info!("{dropped} frames could not be written to the TAP");

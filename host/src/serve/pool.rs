@@ -4,7 +4,7 @@
 use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
 
-use multiserve::{Config, Framing, FullPolicy, Resources, Reverse, Server};
+use multiserve::{Config, Framing, FullPolicy, Resources, Reverse, Server, Status};
 
 use super::{to_smol, Args};
 use crate::service::HostService;
@@ -18,6 +18,20 @@ pub const POOL: usize = MAX_CLIENTS + MAX_CLIENTS / 2;
 /// The server of the service chosen by `--service`.
 pub type AppServer<'a> = Server<'a, HostService, POOL>;
 
+/// Status clients served at once.
+const STATUS_CLIENTS: usize = 2;
+/// The status server's pool: its clients and one spare socket.
+pub const STATUS_POOL: usize = STATUS_CLIENTS + 1;
+/// The rows a status snapshot lists: every socket of both pools.
+pub const STATUS_ROWS: usize = POOL + STATUS_POOL;
+/// A status socket's buffers: requests are short, snapshots long (about
+/// 150 bytes a socket in JSON; longer ones are sent over several steps).
+const STATUS_RX: usize = 512;
+const STATUS_TX: usize = 16 * 1024;
+
+/// The server of the status service.
+pub type StatusServer<'a> = Server<'a, Status<STATUS_ROWS>, STATUS_POOL>;
+
 /// A server's scratch buffers: what a service reads from and writes to.
 pub struct Scratch {
     input: Vec<u8>,
@@ -25,17 +39,23 @@ pub struct Scratch {
 }
 
 impl Scratch {
-    pub fn new(len: usize) -> Scratch {
+    fn new(input: usize, output: usize) -> Scratch {
         Scratch {
-            input: vec![0; len],
-            output: vec![0; len],
+            input: vec![0; input],
+            output: vec![0; output],
         }
     }
 }
 
 /// The scratch buffers of the service of `args`.
 pub fn app_scratch(args: &Args) -> Scratch {
-    Scratch::new(args.socket_buffer.max(args.max_line + 64))
+    let len = args.socket_buffer.max(args.max_line + 64);
+    Scratch::new(len, len)
+}
+
+/// The scratch buffers of the status service: a request, some records.
+pub fn status_scratch() -> Scratch {
+    Scratch::new(STATUS_RX, 4096)
 }
 
 /// The service `--service` (and `--framing`, `--max-line`) asks for.
@@ -83,6 +103,34 @@ pub fn app_server<'a>(
     })?;
     let pool = pool(clients + spare, args.socket_buffer);
     server(config, service(args), pool, scratch, sockets)
+}
+
+/// The status server on `port`: 2 clients and 1 spare socket, with the
+/// timeouts of `args`.
+pub fn status_server<'a>(
+    args: &Args,
+    port: u16,
+    scratch: &'a mut Scratch,
+    sockets: &mut SocketSet<'a>,
+) -> Result<StatusServer<'a>, String> {
+    if port == args.port {
+        return Err(format!(
+            "the status port {port} is the service's port too; give --status-port another one"
+        ));
+    }
+    let config = Config {
+        port,
+        clients: Some(STATUS_CLIENTS),
+        spare: Some(STATUS_POOL - STATUS_CLIENTS),
+        ..self::config(args)
+    };
+    let pool = std::array::from_fn(|_| {
+        tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; STATUS_RX]),
+            tcp::SocketBuffer::new(vec![0; STATUS_TX]),
+        )
+    });
+    server(config, Status::new(), pool, scratch, sockets)
 }
 
 /// A server of `service` over `pool`.
