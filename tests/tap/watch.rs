@@ -297,7 +297,7 @@ fn wait_until(within: Duration, mut ok: impl FnMut() -> bool) -> bool {
 }
 
 /// The live view in a terminal (tmux, 100 x 30): it shows the three held
-/// clients as `serving` rows, and `q` ends it with status 0 and the
+/// clients as `serving` rows, follows a resize, and `q` ends it with status 0 and the
 /// terminal restored (the alternate screen left, the cursor shown). With
 /// `MULTISERVE_WATCH_SCREEN=FILE` the screen is also written to FILE.
 #[test]
@@ -367,6 +367,16 @@ fn watch_tui_under_tmux_shows_the_clients_and_quits_on_q() {
             .collect();
         std::fs::write(Path::new(&file), screen).expect("write the screen");
     }
+
+    // It follows a resize: the frame is drawn again at the new width.
+    tmux.run(&["resize-window", "-t", "w", "-x", "80", "-y", "24"]);
+    let redrawn = wait_until(Duration::from_secs(5), || {
+        pane = tmux.pane();
+        pane.lines()
+            .any(|l| l.starts_with('┌') && l.chars().count() == 80)
+            && rows(&pane) == expected
+    });
+    assert!(redrawn, "not redrawn at 80 x 24:\n{pane}");
 
     tmux.run(&["send-keys", "-t", "w", "q"]);
     let ended = wait_until(Duration::from_secs(5), || {

@@ -7,7 +7,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Row, Sparkline, Table, Widget};
 
-use super::snapshot::{short_ms, History, Snapshot};
+use super::snapshot::{short_bytes, short_ms, History, Snapshot};
 
 /// Where the watched server stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,9 +46,17 @@ pub fn role_style(role: &str) -> Style {
 
 impl Widget for &Screen<'_> {
     fn render(self, area: Rect, buf: &mut Buffer) {
-        let counters = self
-            .snapshot
-            .map_or(Vec::new(), |s| counter_lines(s, area.width));
+        // The counters take at most a third of the screen: past that, the
+        // ones at 0 are left out.
+        let budget = usize::from(area.height / 3).saturating_sub(2);
+        let counters = self.snapshot.map_or(Vec::new(), |s| {
+            let all = counter_lines(s, area.width, true);
+            if all.len() <= budget {
+                all
+            } else {
+                counter_lines(s, area.width, false)
+            }
+        });
         let [title, counters_area, rates, sockets] = Layout::vertical([
             Constraint::Length(1),
             Constraint::Length(counters.len() as u16 + 2),
@@ -89,7 +97,7 @@ impl Screen<'_> {
             spans.push(Span::raw(match self.snapshot {
                 None => "  connecting…".to_string(),
                 Some(s) => format!(
-                    "  up {}, {} sockets in use, {} unlisted",
+                    "  up {}, {} sockets, {} unlisted",
                     short_ms(s.uptime_ms),
                     s.sockets_in_use.max(s.sockets.len()),
                     s.unlisted
@@ -101,9 +109,9 @@ impl Screen<'_> {
     }
 }
 
-/// Each service's counters as `key value` items, packed into lines that
-/// fit `width` (the block's borders taken off).
-fn counter_lines(snapshot: &Snapshot, width: u16) -> Vec<Line<'static>> {
+/// Each service's counters as `key value` items (`zeros`: also those at
+/// 0), packed into lines that fit `width` (the block's borders taken off).
+fn counter_lines(snapshot: &Snapshot, width: u16, zeros: bool) -> Vec<Line<'static>> {
     let room = usize::from(width.saturating_sub(2)).max(20);
     let mut lines = Vec::new();
     for service in &snapshot.services {
@@ -117,6 +125,9 @@ fn counter_lines(snapshot: &Snapshot, width: u16) -> Vec<Line<'static>> {
             Style::new().add_modifier(Modifier::BOLD),
         )];
         for (key, value) in &service.counters.0 {
+            if *value == 0 && !zeros {
+                continue;
+            }
             let item = format!("{key} {value}");
             if used + 2 + item.len() > room {
                 lines.push(Line::from(std::mem::take(&mut line)));
@@ -190,22 +201,31 @@ fn socket_table(snapshot: &Snapshot) -> Table<'static> {
                 s.role.clone(),
                 s.state.clone(),
                 s.peer.clone().unwrap_or_else(|| "-".into()),
-                s.bytes_in.to_string(),
-                s.bytes_out.to_string(),
+                short_bytes(s.bytes_in),
+                short_bytes(s.bytes_out),
                 short_ms(s.idle_ms),
             ]
         };
         rows.push(Row::new(row).style(role_style(&s.role)));
     }
+    // 78 columns in all with IPv4 peers: an 80-column terminal shows
+    // every column whole. Long IPv6 peers widen their column.
+    let peer = snapshot
+        .sockets
+        .iter()
+        .filter_map(|s| s.peer.as_ref().map(String::len))
+        .max()
+        .unwrap_or(0)
+        .clamp(22, 47) as u16;
     let widths = [
         Constraint::Length(5),
         Constraint::Length(5),
-        Constraint::Length(10),
+        Constraint::Length(9),
         Constraint::Length(12),
-        Constraint::Length(28),
-        Constraint::Length(9),
-        Constraint::Length(9),
-        Constraint::Length(7),
+        Constraint::Length(peer),
+        Constraint::Length(6),
+        Constraint::Length(6),
+        Constraint::Length(6),
     ];
     let title = format!(
         " sockets: {} in use, {} unlisted ",
@@ -257,7 +277,7 @@ mod tests {
         };
         let (lines, buffer) = render(&screen, 100, 30);
         let expected = [
-            "multiserve watch 192.168.69.1:7001  up 1m21s, 7 sockets in use, 0 unlisted  q quits                 ",
+            "multiserve watch 192.168.69.1:7001  up 1m21s, 7 sockets, 0 unlisted  q quits                        ",
             "┌ counters ────────────────────────────────────────────────────────────────────────────────────────┐",
             "│reverse :7000 clients 16 spare 8  active 3  peak 3  accepted 5  busy 1  refused 0  queued 0       │",
             "│  served_after_waiting 0  closed_by_peer 2  closed_by_server 0  reset 0  idle 0                   │",
@@ -275,14 +295,14 @@ mod tests {
             "│▁████                                           ││ █ █                                            │",
             "└────────────────────────────────────────────────┘└────────────────────────────────────────────────┘",
             "┌ sockets: 7 in use, 0 unlisted ───────────────────────────────────────────────────────────────────┐",
-            "│#     port  role       state        peer                         in        out       idle         │",
-            "│0     7000  serving    ESTABLISHED  192.168.69.100:50312         12        12        350ms        │",
-            "│1     7000  serving    ESTABLISHED  192.168.69.100:50320         6         6         12.3s        │",
-            "│2     7000  lingering  TIME-WAIT    [fdaa::100]:41000            30        30        1.5s         │",
-            "│3     7000  listening  LISTEN       -                            0         0         1m21s        │",
-            "│4     7000  busy       FIN-WAIT-1   192.168.69.100:50400         0         52        20ms         │",
-            "│5     7001  serving    ESTABLISHED  192.168.69.100:35582         45        9000      250ms        │",
-            "│6     7001  listening  LISTEN       -                            0         0         1m21s        │",
+            "│#     port  role      state        peer                   in     out    idle                      │",
+            "│0     7000  serving   ESTABLISHED  192.168.69.100:50312   12     12     350ms                     │",
+            "│1     7000  serving   ESTABLISHED  192.168.69.100:50320   6      6      12.3s                     │",
+            "│2     7000  lingering TIME-WAIT    [fdaa::100]:41000      30     30     1.5s                      │",
+            "│3     7000  listening LISTEN       -                      0      0      1m21s                     │",
+            "│4     7000  busy      FIN-WAIT-1   192.168.69.100:50400   0      52     20ms                      │",
+            "│5     7001  serving   ESTABLISHED  192.168.69.100:35582   45     9000   250ms                     │",
+            "│6     7001  listening LISTEN       -                      0      0      1m21s                     │",
             "│                                                                                                  │",
             "│                                                                                                  │",
             "│                                                                                                  │",
@@ -325,7 +345,7 @@ mod tests {
         let (lines, _) = render(&screen, 100, 30);
         assert_eq!(
             lines[22].trim_end(),
-            "│3-8   7000  listening  LISTEN       (6 sockets)                                      3.0s         │"
+            "│3-8   7000  listening LISTEN       (6 sockets)                          3.0s                      │"
         );
         assert!(lines[23].starts_with("│   "), "{}", lines[23]);
     }
@@ -349,6 +369,19 @@ mod tests {
         assert!(lines
             .iter()
             .any(|l| l.contains("│reverse :7000 clients 16 spare 8")));
+        // At 80 x 24 the counters at 0 make way for the sockets: all seven
+        // rows are there, each peer whole.
+        assert!(!lines.iter().any(|l| l.contains("refused 0")), "{lines:#?}");
+        assert!(lines
+            .iter()
+            .any(|l| l.contains("│  closed_by_peer 2  answered 42  bytes_in 420")));
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("│6     7001  listening")),
+            "{lines:#?}"
+        );
+        assert!(lines.iter().any(|l| l.contains(" 192.168.69.100:35582 ")));
         // Drawing on any size, down to nothing, never panics.
         for (w, h) in [(0, 0), (1, 1), (20, 5), (200, 60)] {
             render(&screen, w, h);

@@ -161,6 +161,29 @@ pub fn short_ms(ms: u64) -> String {
     }
 }
 
+/// A byte count in at most 6 characters: `859`, `66.6K`, `1.2M`, `3.4G`.
+pub fn short_bytes(n: u64) -> String {
+    const UNITS: [(u64, &str); 4] = [
+        (1 << 40, "T"),
+        (1 << 30, "G"),
+        (1 << 20, "M"),
+        (1 << 10, "K"),
+    ];
+    if n < 10_000 {
+        return n.to_string();
+    }
+    let (size, unit) = UNITS
+        .into_iter()
+        .find(|&(size, _)| n >= size)
+        .unwrap_or((1, ""));
+    let tenths = u128::from(n) * 10 / u128::from(size);
+    if tenths < 1000 {
+        format!("{}.{}{unit}", tenths / 10, tenths % 10)
+    } else {
+        format!("{}{unit}", tenths / 10)
+    }
+}
+
 #[cfg(test)]
 pub mod tests {
     use super::*;
@@ -229,6 +252,16 @@ pub mod tests {
             history.push(&s);
         }
         assert_eq!(history.requests.len(), SECONDS);
+    }
+
+    #[test]
+    fn short_byte_counts() {
+        assert_eq!(short_bytes(859), "859");
+        assert_eq!(short_bytes(9_999), "9999");
+        assert_eq!(short_bytes(66_555), "64.9K");
+        assert_eq!(short_bytes(1_000_000), "976K");
+        assert_eq!(short_bytes(5 << 30), "5.0G");
+        assert_eq!(short_bytes(u64::MAX), "16777215T");
     }
 
     #[test]
