@@ -1,6 +1,12 @@
 //! `multiserve serve`: the core on a TAP device, in the lecture's select
-//! loop: poll the server, then sleep in `ppoll(2)` on the TAP and a signal
-//! pipe until a frame, a signal or the server's deadline.
+//! loop: poll the service and the status service, then sleep in `ppoll(2)`
+//! on the TAP and a signal pipe until a frame, a signal or the earliest
+//! deadline.
+//!
+//! `run` reads as the set-up in order: the TAP and its middlewares
+//! ([`device`]), the interface ([`iface`]), the servers and their pools
+//! ([`pool`], [`served`]), the signals ([`signals`]), then the loop and the
+//! final report.
 
 mod args;
 mod device;
@@ -50,15 +56,7 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
     let mut status_scratch = pool::status_scratch();
     let mut sockets = SocketSet::new(Vec::with_capacity(POOL + STATUS_POOL));
     let app = pool::app_server(&args, &mut app_scratch, &mut sockets)?;
-    let status = match args.status_port.0 {
-        Some(port) => Some(pool::status_server(
-            &args,
-            port,
-            &mut status_scratch,
-            &mut sockets,
-        )?),
-        None => None,
-    };
+    let status = pool::status_server(&args, &mut status_scratch, &mut sockets)?;
     let mut served = Served::new(app, status);
     let signals = Signals::register()?;
 

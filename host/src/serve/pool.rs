@@ -105,14 +105,16 @@ pub fn app_server<'a>(
     server(config, service(args), pool, scratch, sockets)
 }
 
-/// The status server on `port`: 2 clients and 1 spare socket, with the
-/// timeouts of `args`.
+/// The status server on `--status-port` (none with `off`): 2 clients and
+/// 1 spare socket, with the timeouts of `args`.
 pub fn status_server<'a>(
     args: &Args,
-    port: u16,
     scratch: &'a mut Scratch,
     sockets: &mut SocketSet<'a>,
-) -> Result<StatusServer<'a>, String> {
+) -> Result<Option<StatusServer<'a>>, String> {
+    let Some(port) = args.status_port.0 else {
+        return Ok(None);
+    };
     if port == args.port {
         return Err(format!(
             "the status port {port} is the service's port too; give --status-port another one"
@@ -130,7 +132,7 @@ pub fn status_server<'a>(
             tcp::SocketBuffer::new(vec![0; STATUS_TX]),
         )
     });
-    server(config, Status::new(), pool, scratch, sockets)
+    server(config, Status::new(), pool, scratch, sockets).map(Some)
 }
 
 /// A server of `service` over `pool`.

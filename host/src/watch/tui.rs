@@ -42,8 +42,11 @@ pub fn run(shown: &str, addr: SocketAddr, interval: Duration) -> Result<ExitCode
         .map_err(|e| e.to_string())?;
     // Raw mode and the alternate screen, with a panic hook that restores
     // the terminal first.
-    let mut terminal =
-        ratatui::try_init().map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    let mut terminal = ratatui::try_init().map_err(|e| {
+        // Undo what was done before the failure.
+        ratatui::restore();
+        format!("cannot set up the terminal: {e} (without one, use --once)")
+    })?;
     let result = show(&mut terminal, shown, &rx, &stop);
     ratatui::restore();
     result.map(|()| ExitCode::SUCCESS)
