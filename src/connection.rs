@@ -505,7 +505,12 @@ impl<T: Default> Slot<T> {
         stats.accepted = stats.accepted.saturating_add(1);
         stats.active = stats.active.saturating_add(1);
         stats.peak_active = stats.peak_active.max(stats.active);
-        log::info!("slot {}: {} connected", self.index, Peer(remote));
+        log::info!(
+            "port {} slot {}: {} connected",
+            cx.config.port,
+            self.index,
+            Peer(remote)
+        );
         self.session = T::default();
         self.phase = Phase::Serving {
             remote,
@@ -542,7 +547,13 @@ impl<T> Slot<T> {
         };
         *counter = counter.saturating_add(1);
         if let Phase::Serving { remote, .. } = self.phase {
-            log::info!("slot {}: {} {}", self.index, Peer(remote), reason.as_str());
+            log::info!(
+                "port {} slot {}: {} {}",
+                config.port,
+                self.index,
+                Peer(remote),
+                reason.as_str()
+            );
         }
         self.phase = Phase::Lingering {
             deadline: now + config.close_timeout,
