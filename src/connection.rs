@@ -206,6 +206,14 @@ pub struct Slot<T> {
     pub(crate) index: usize,
     pub(crate) phase: Phase,
     pub(crate) session: T,
+    /// Bytes of the current (or last) connection consumed by the service.
+    pub(crate) bytes_in: u64,
+    /// Bytes of the current (or last) connection written to it: answers,
+    /// or the busy line.
+    pub(crate) bytes_out: u64,
+    /// The role as the last walk saw it, and since when it has held.
+    pub(crate) role: Role,
+    pub(crate) role_since: Instant,
 }
 
 /// What a closing socket would cost to take back for listening now, if
@@ -236,6 +244,8 @@ impl<T> Slot<T> {
         if socket.is_open() && !socket.is_listening() {
             socket.abort();
         }
+        self.bytes_in = 0;
+        self.bytes_out = 0;
         // A closed socket always accepts `listen` on a non-zero port; the
         // port was checked when the server was made.
         match socket.listen(port) {
@@ -376,7 +386,8 @@ impl<T> Slot<T> {
             Some(line) => {
                 // Fits: every socket's transmit buffer was checked against
                 // the line at start, and nothing else was queued on it.
-                let _ = socket.send_slice(line);
+                let sent = socket.send_slice(line).unwrap_or(0);
+                self.bytes_out = self.bytes_out.saturating_add(sent as u64);
                 socket.close();
                 stats.refused_busy = stats.refused_busy.saturating_add(1);
                 if let Some(remote) = remote {
@@ -400,6 +411,31 @@ impl<T> Slot<T> {
     pub fn phase(&self) -> Phase {
         self.phase
     }
+
+    /// Note the slot's role at `now`: when it changed since the last
+    /// call, it holds from `now`.
+    pub(crate) fn note_role(&mut self, now: Instant) {
+        let role = self.phase.role();
+        if role != self.role {
+            self.role = role;
+            self.role_since = now;
+        }
+    }
+
+    /// How long nothing has happened: for a served connection, since a
+    /// byte was last consumed or acknowledged; otherwise since the socket
+    /// took its role.
+    pub(crate) fn idle(&self, now: Instant) -> smoltcp::time::Duration {
+        let since = match self.phase {
+            Phase::Serving { last_activity, .. } => last_activity,
+            _ => self.role_since,
+        };
+        if now > since {
+            now - since
+        } else {
+            smoltcp::time::Duration::ZERO
+        }
+    }
 }
 
 impl<T: Default> Slot<T> {
@@ -409,6 +445,10 @@ impl<T: Default> Slot<T> {
             index,
             phase: Phase::Off,
             session: T::default(),
+            bytes_in: 0,
+            bytes_out: 0,
+            role: Role::Off,
+            role_since: Instant::ZERO,
         }
     }
 
@@ -531,11 +571,13 @@ impl<T: Default> Slot<T> {
             return None;
         }
         let before = Seen::of(socket);
-        let exchange = if before == seen {
+        let exchange = if before == seen && !cx.service.wants_output(&self.session) {
             Exchange::default()
         } else {
             exchange(socket, &mut self.session, cx)
         };
+        self.bytes_in = self.bytes_in.saturating_add(exchange.bytes_in);
+        self.bytes_out = self.bytes_out.saturating_add(exchange.bytes_out);
         let after = Seen::of(socket);
         if exchange.moved || after.send_queue < seen.send_queue {
             last_activity = now;
@@ -546,7 +588,8 @@ impl<T: Default> Slot<T> {
             seen: after,
         };
 
-        let peer_done = after.peer_closed && after.recv_queue == 0;
+        let peer_done =
+            after.peer_closed && after.recv_queue == 0 && !cx.service.wants_output(&self.session);
         let idle_deadline = cx.config.idle_timeout.map(|t| last_activity + t);
         let reason = if exchange.close || cx.shutting_down {
             Some(CloseReason::ServerClosed)
@@ -576,6 +619,10 @@ struct Exchange {
     moved: bool,
     /// The service asked to close.
     close: bool,
+    /// Bytes consumed.
+    bytes_in: u64,
+    /// Bytes written.
+    bytes_out: u64,
 }
 
 /// Offer the connection's received bytes to the service and send its
@@ -589,7 +636,7 @@ fn exchange<S: Service>(
     let window = cx.service.input_window();
     loop {
         let queued = socket.recv_queue();
-        if queued == 0 || !socket.may_send() {
+        if (queued == 0 && !cx.service.wants_output(session)) || !socket.may_send() {
             break;
         }
         let room = socket
@@ -631,6 +678,8 @@ fn exchange<S: Service>(
         stats.bytes_out = stats.bytes_out.saturating_add(written as u64);
         stats.answered = stats.answered.saturating_add(u64::from(progress.answered));
         stats.rejected = stats.rejected.saturating_add(u64::from(progress.rejected));
+        result.bytes_in = result.bytes_in.saturating_add(consumed as u64);
+        result.bytes_out = result.bytes_out.saturating_add(written as u64);
         if consumed == 0 && written == 0 {
             break;
         }

@@ -11,6 +11,10 @@ pub struct Echo;
 impl Service for Echo {
     type Session = ();
 
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+
     fn input_window(&self) -> usize {
         1
     }

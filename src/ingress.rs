@@ -13,41 +13,34 @@ use smoltcp::phy::{self, Device, DeviceCapabilities, PacketMeta};
 use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, TcpPacket};
 
-/// Whether `frame` (Ethernet) carries a TCP SYN without ACK to `port`:
-/// the start of a new connection. Malformed frames are not, nor are IPv4
-/// fragments or IPv6 packets with extension headers before TCP (such a SYN
-/// goes to the stack as it is, and gets a socket only if one listens).
-pub(crate) fn is_syn_to(frame: &[u8], port: u16) -> bool {
-    let Ok(eth) = EthernetFrame::new_checked(frame) else {
-        return false;
-    };
+/// The destination port of a TCP SYN without ACK (the start of a new
+/// connection) carried by `frame` (Ethernet), if it carries one. Malformed
+/// frames do not, nor do IPv4 fragments or IPv6 packets with extension
+/// headers before TCP (such a SYN goes to the stack as it is, and gets a
+/// socket only if one listens).
+pub(crate) fn syn_port(frame: &[u8]) -> Option<u16> {
+    let eth = EthernetFrame::new_checked(frame).ok()?;
     let segment = match eth.ethertype() {
         #[cfg(feature = "ipv4")]
         EthernetProtocol::Ipv4 => {
-            let Ok(ip) = smoltcp::wire::Ipv4Packet::new_checked(eth.payload()) else {
-                return false;
-            };
+            let ip = smoltcp::wire::Ipv4Packet::new_checked(eth.payload()).ok()?;
             if ip.next_header() != IpProtocol::Tcp || ip.more_frags() || ip.frag_offset() != 0 {
-                return false;
+                return None;
             }
             ip.payload()
         }
         #[cfg(feature = "ipv6")]
         EthernetProtocol::Ipv6 => {
-            let Ok(ip) = smoltcp::wire::Ipv6Packet::new_checked(eth.payload()) else {
-                return false;
-            };
+            let ip = smoltcp::wire::Ipv6Packet::new_checked(eth.payload()).ok()?;
             if ip.next_header() != IpProtocol::Tcp {
-                return false;
+                return None;
             }
             ip.payload()
         }
-        _ => return false,
+        _ => return None,
     };
-    match TcpPacket::new_checked(segment) {
-        Ok(tcp) => tcp.syn() && !tcp.ack() && tcp.dst_port() == port,
-        Err(_) => false,
-    }
+    let tcp = TcpPacket::new_checked(segment).ok()?;
+    (tcp.syn() && !tcp.ack()).then(|| tcp.dst_port())
 }
 
 /// A device that yields one frame already received, with the transmit

@@ -80,7 +80,9 @@ pub mod line;
 pub mod reverse;
 pub mod server;
 pub mod service;
+pub mod services;
 pub mod stats;
+pub mod status;
 
 pub use config::{Config, FullPolicy};
 #[cfg(feature = "embassy-net-driver")]
@@ -92,4 +94,6 @@ pub use embassy_net_driver;
 pub use reverse::{Framing, Reverse};
 pub use server::{Error, Resources, Server};
 pub use service::{Output, Progress, Service};
+pub use services::{poll, Services};
 pub use stats::Stats;
+pub use status::{Status, Watched};

@@ -191,6 +191,10 @@ const fn error_line_len(max_len: usize) -> usize {
 impl Service for Reverse {
     type Session = Mode;
 
+    fn name(&self) -> &'static str {
+        "reverse"
+    }
+
     fn input_window(&self) -> usize {
         Reverse::input_window_for(self.framing, self.framer.max_len())
     }

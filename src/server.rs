@@ -43,17 +43,18 @@
 use core::cmp::Reverse;
 use core::fmt;
 
-use smoltcp::iface::{Interface, PollIngressSingleResult, PollResult, SocketHandle, SocketSet};
-use smoltcp::phy::{Device, RxToken as _};
+use smoltcp::iface::{Interface, SocketHandle, SocketSet};
+use smoltcp::phy::Device;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpAddress;
 
 use crate::config::{Config, FullPolicy};
 use crate::connection::{holds_place, CloseReason, Phase, Reclaim, Shared, Slot};
-use crate::ingress::{self, OneFrame};
 use crate::service::Service;
+use crate::services::{Services, Syn};
 use crate::stats::Stats;
+use crate::status::{ServiceView, SocketView, Status, View};
 
 /// The memory a [`Server`] runs in, all given by the caller.
 pub struct Resources<'a, const N: usize> {
@@ -196,6 +197,10 @@ pub struct Server<'a, S: Service, const N: usize> {
     output: &'a mut [u8],
     stats: Stats,
     shutting_down: bool,
+    /// The first listening socket, watched between frames for a SYN.
+    watch: Option<usize>,
+    /// Whether sockets may listen now (see `may_listen`).
+    may_listen: bool,
 }
 
 impl<'a, S: Service, const N: usize> Server<'a, S, N> {
@@ -347,6 +352,8 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
             output,
             stats: Stats::default(),
             shutting_down: false,
+            watch: None,
+            may_listen: true,
         })
     }
 
@@ -362,61 +369,7 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         device: &mut D,
         sockets: &mut SocketSet<'a>,
     ) -> Option<Duration> {
-        // Ingress, then the pool walk, then egress: answers leave with the
-        // ACK of their request, and a handshake dropped during ingress
-        // never sends its SYN-ACK.
-        iface.poll_maintenance(now);
-        // smoltcp gives a SYN to the first listening socket in the set, so
-        // only that socket can start a handshake with each frame. Watch it
-        // between frames (one socket state read per frame): when it takes
-        // a SYN, admit or drop the handshake. While no socket listens, look
-        // at each frame before the stack does: a SYN for the service port
-        // first gets a socket taken back to listen for it, if one can be.
-        let (mut watch, mut may_listen) = self.listener(sockets);
-        loop {
-            if watch.is_none() && may_listen {
-                let capabilities = device.capabilities();
-                let Some((rx, tx)) = device.receive(now) else {
-                    break;
-                };
-                let meta = rx.meta();
-                let port = self.config.port;
-                rx.consume(|frame| {
-                    if ingress::is_syn_to(frame, port) {
-                        watch = self.reclaim_listener(now, sockets);
-                        if watch.is_none() {
-                            // No socket can be had now: drop the SYN, as a
-                            // full SYN queue does; the client sends it again
-                            // (after 1 s, then 2 s, ...) and finds one then.
-                            let dropped = &mut self.stats.syn_dropped;
-                            *dropped = dropped.saturating_add(1);
-                            return;
-                        }
-                    }
-                    let mut one = OneFrame::new(frame, meta, tx, capabilities);
-                    iface.poll_ingress_single(now, &mut one, sockets);
-                });
-            } else if matches!(
-                iface.poll_ingress_single(now, device, sockets),
-                PollIngressSingleResult::None
-            ) {
-                break;
-            }
-            if let Some(i) = watch {
-                if self.socket_state(i, sockets) == Some(State::Listen) {
-                    continue;
-                }
-                self.syn_arrived(i, now, sockets);
-            }
-            (watch, may_listen) = self.listener(sockets);
-        }
-        let deadline = self.walk(now, sockets);
-        while !matches!(iface.poll_egress(now, device, sockets), PollResult::None) {}
-        let own = deadline.map(|at| if at > now { at - now } else { Duration::ZERO });
-        match (iface.poll_delay(now, sockets), own) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        crate::services::poll(now, iface, device, sockets, self)
     }
 
     /// Walk every socket once: admit or drop new handshakes, hand received
@@ -466,7 +419,7 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         if queued {
             next = earliest(next, self.admit_queued(serving, now, sockets));
         }
-        self.count_roles();
+        self.count_roles(now);
         self.listener(sockets);
         next
     }
@@ -538,8 +491,9 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     }
 
     /// Make every free socket listen (or none, when no socket may listen
-    /// now). Returns the first one that listens, and whether sockets may.
-    fn listener(&mut self, sockets: &mut SocketSet<'a>) -> (Option<usize>, bool) {
+    /// now), and watch the first one that listens. Returns whether a frame
+    /// must be looked at before the stack: no socket listens, and one may.
+    fn listener(&mut self, sockets: &mut SocketSet<'a>) -> bool {
         let may_listen = self.may_listen(sockets);
         let port = self.config.port;
         let mut first = None;
@@ -555,7 +509,9 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
                 first = Some(i);
             }
         }
-        (first, may_listen)
+        self.watch = first;
+        self.may_listen = may_listen;
+        first.is_none() && may_listen
     }
 
     /// A SYN arrived and no socket listens: take one back for it, in this
@@ -715,9 +671,11 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
             .count()
     }
 
-    fn count_roles(&mut self) {
+    /// Count the lingering and queued sockets, and note every role.
+    fn count_roles(&mut self, now: Instant) {
         let (mut lingering, mut queued) = (0u32, 0u32);
-        for slot in self.slots.iter() {
+        for slot in self.slots.iter_mut() {
+            slot.note_role(now);
             match slot.phase {
                 Phase::Busy { .. } | Phase::Lingering { .. } => lingering += 1,
                 Phase::Queued { .. } => queued += 1,
@@ -782,6 +740,123 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// beyond the sockets in use are always [`Phase::Off`]).
     pub fn slots(&self) -> impl Iterator<Item = (SocketHandle, Phase)> + '_ {
         self.slots.iter().map(|s| (s.handle, s.phase))
+    }
+}
+
+impl<'a, S: Service, const N: usize> Services<'a> for Server<'a, S, N> {
+    fn prepare(&mut self, sockets: &mut SocketSet<'a>) -> bool {
+        self.listener(sockets)
+    }
+
+    fn syn(&mut self, port: u16, now: Instant, sockets: &mut SocketSet<'a>) -> Syn {
+        if port != self.config.port {
+            return Syn::NotOurs;
+        }
+        if self.watch.is_some() || !self.may_listen {
+            return Syn::Pass;
+        }
+        self.watch = self.reclaim_listener(now, sockets);
+        if self.watch.is_some() {
+            Syn::Pass
+        } else {
+            // No socket can be had now: drop the SYN, as a full SYN queue
+            // does; the client sends it again (after 1 s, then 2 s, ...)
+            // and finds one then.
+            self.stats.syn_dropped = self.stats.syn_dropped.saturating_add(1);
+            Syn::Drop
+        }
+    }
+
+    fn frame_done(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> bool {
+        if let Some(i) = self.watch {
+            if self.socket_state(i, sockets) == Some(State::Listen) {
+                return false;
+            }
+            self.syn_arrived(i, now, sockets);
+        }
+        self.listener(sockets)
+    }
+
+    fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
+        Server::walk(self, now, sockets)
+    }
+
+    fn report<const R: usize>(&self, now: Instant, sockets: &SocketSet<'a>, view: &mut View<R>) {
+        describe(
+            self.describe_service(),
+            &self.slots,
+            self.in_use,
+            now,
+            sockets,
+            view,
+        );
+    }
+
+    fn shutdown(&mut self, sockets: &mut SocketSet<'a>) {
+        Server::shutdown(self, sockets)
+    }
+
+    fn is_shut_down(&self) -> bool {
+        Server::is_shut_down(self)
+    }
+}
+
+impl<'a, S: Service, const N: usize> Server<'a, S, N> {
+    /// The service as a snapshot lists it.
+    fn describe_service(&self) -> ServiceView {
+        ServiceView {
+            port: self.config.port,
+            name: self.service.name(),
+            clients: self.clients,
+            spare: self.spare(),
+            stats: self.stats,
+        }
+    }
+}
+
+impl<'a, const R: usize, const M: usize> Server<'a, Status<R>, M> {
+    /// Describe `watched`, then this server, into the status view.
+    pub(crate) fn describe_into_view<P: Services<'a>>(
+        &mut self,
+        watched: &P,
+        now: Instant,
+        sockets: &SocketSet<'a>,
+    ) {
+        let own = self.describe_service();
+        let view = self.service.describe();
+        view.clear(now);
+        watched.report(now, sockets, view);
+        describe(own, &self.slots, self.in_use, now, sockets, view);
+    }
+
+    /// The poll step is over (see [`Status`]).
+    pub(crate) fn settle(&mut self) {
+        self.service.settle();
+    }
+}
+
+/// Describe a service and the first `in_use` sockets of its pool.
+fn describe<T, const R: usize>(
+    service: ServiceView,
+    slots: &[Slot<T>],
+    in_use: usize,
+    now: Instant,
+    sockets: &SocketSet<'_>,
+    view: &mut View<R>,
+) {
+    view.push_service(service);
+    for slot in slots.iter().take(in_use) {
+        let socket = sockets.get::<tcp::Socket>(slot.handle);
+        view.push_socket(SocketView {
+            index: 0,
+            port: service.port,
+            role: slot.phase.role(),
+            state: socket.state(),
+            peer: socket.remote_endpoint(),
+            bytes_in: slot.bytes_in,
+            bytes_out: slot.bytes_out,
+            idle: slot.idle(now),
+        });
     }
 }
 

@@ -70,6 +70,28 @@ impl<'a> Output<'a> {
     pub fn written(&self) -> &[u8] {
         self.buf.get(..self.len).unwrap_or_default()
     }
+
+    /// Append formatted text, all of it or nothing if it does not fit:
+    /// `output.write_all_fmt(format_args!("{n} rows\n"))`.
+    pub fn write_all_fmt(&mut self, args: core::fmt::Arguments<'_>) -> Result<(), OutputFull> {
+        let start = self.len;
+        match core::fmt::Write::write_fmt(self, args) {
+            Ok(()) => Ok(()),
+            Err(core::fmt::Error) => {
+                self.len = start;
+                Err(OutputFull)
+            }
+        }
+    }
+}
+
+/// Text written piece by piece; a piece that does not fit fails the whole
+/// write, and [`Output::write_all_fmt`] takes back what was written of it.
+impl core::fmt::Write for Output<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.write(s.as_bytes())
+            .map_err(|OutputFull| core::fmt::Error)
+    }
 }
 
 /// What one call of [`Service::receive`] did.
@@ -106,6 +128,21 @@ pub trait Service {
     /// that its output buffer and every socket's transmit buffer are at
     /// least this big, so every answer eventually fits.
     fn output_window(&self) -> usize;
+
+    /// The service's name in one word, as the status service lists it.
+    fn name(&self) -> &'static str {
+        "service"
+    }
+
+    /// Whether the session has something to write before any more input:
+    /// a greeting, or the rest of an answer that did not fit at once. The
+    /// server then calls [`Service::receive`] even with no new input, and
+    /// does not close the connection after the peer's FIN until this is
+    /// false.
+    fn wants_output(&self, session: &Self::Session) -> bool {
+        let _ = session;
+        false
+    }
 
     /// Answer what can be answered of `input`.
     ///

@@ -21,6 +21,10 @@ impl HostService {
 impl Service for HostService {
     type Session = Mode;
 
+    fn name(&self) -> &'static str {
+        HostService::name(self)
+    }
+
     fn input_window(&self) -> usize {
         match self {
             HostService::Reverse(s) => s.input_window(),

@@ -21,10 +21,15 @@ use crate::wire::{tcp_segment, Dir};
 const SPOOFED: Ipv4Address = Ipv4Address::new(192, 168, 69, 200);
 
 /// A SYN from `SPOOFED:port`, as a flood sends it: it is never followed up.
-fn spoofed_syn(port: u16, seq: u32) -> Vec<u8> {
+pub fn spoofed_syn(port: u16, seq: u32) -> Vec<u8> {
+    spoofed_syn_to(PORT, port, seq)
+}
+
+/// A SYN from `SPOOFED:port` to the server's port `to`.
+pub fn spoofed_syn_to(to: u16, port: u16, seq: u32) -> Vec<u8> {
     let tcp = TcpRepr {
         src_port: port,
-        dst_port: PORT,
+        dst_port: to,
         control: TcpControl::Syn,
         seq_number: TcpSeqNumber(seq as i32),
         ack_number: None,

@@ -20,4 +20,5 @@ mod lifecycle;
 mod matrix;
 mod overload;
 mod pool;
+mod services;
 mod soak;

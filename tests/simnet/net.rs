@@ -9,13 +9,32 @@ use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address};
 
 use multiserve::connection::Phase;
-use multiserve::{Config, Resources, Server, Service};
+use multiserve::{Config, Echo, Resources, Server, Service, Status, Watched};
 
 use crate::wire::{wire, InFlight, Port};
 
 pub const SERVER_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
 pub const CLIENT_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
 pub const PORT: u16 = 7000;
+/// The port of the echo service run beside the one under test.
+pub const ECHO_PORT: u16 = 7007;
+/// The port of the status service.
+pub const STATUS_PORT: u16 = 7001;
+/// The echo service's pool.
+pub const ECHO_POOL: usize = 3;
+/// The status service's pool.
+pub const STATUS_POOL: usize = 2;
+/// The most sockets the status service lists.
+pub const ROWS: usize = 32;
+
+/// Services beside the one under test, on the same interface and socket
+/// set, polled in the same step: an echo service, and the status service
+/// watching both.
+pub struct Beside {
+    pub echo: Server<'static, Echo, ECHO_POOL>,
+    /// Taken out only for the duration of a poll.
+    pub status: Option<Server<'static, Status<ROWS>, STATUS_POOL>>,
+}
 
 /// Sizes and faults of a simulated network.
 #[derive(Clone, Copy)]
@@ -77,6 +96,7 @@ pub struct Net<S: Service, const N: usize> {
     pub client_host: Host,
     pub setup: Setup,
     pub in_flight: InFlight,
+    pub beside: Option<Beside>,
     next_port: u16,
 }
 
@@ -115,8 +135,65 @@ impl<S: Service, const N: usize> Net<S, N> {
             client_host,
             setup,
             in_flight,
+            beside: None,
             next_port: 49152,
         })
+    }
+
+    /// The server under test on [`PORT`], and beside it an echo service on
+    /// [`ECHO_PORT`] (`echo` configures it) and the status service on
+    /// [`STATUS_PORT`] (capacity 1, one spare), all in one socket set.
+    pub fn with_services(config: Config, service: S, setup: Setup, echo: Config) -> Self {
+        let mut net = Self::new(config, service, setup);
+        let sockets = &mut net.server_host.sockets;
+        let echo = Server::new(
+            Config {
+                port: ECHO_PORT,
+                ..echo
+            },
+            Echo,
+            Resources {
+                pool: core::array::from_fn(|_| socket(setup.server_rx, setup.server_tx)),
+                input: vec![0u8; 4096].leak(),
+                output: vec![0u8; 4096].leak(),
+            },
+            sockets,
+        )
+        .expect("echo server starts");
+        let status = Server::new(
+            Config {
+                port: STATUS_PORT,
+                clients: Some(1),
+                spare: Some(1),
+                ..Config::default()
+            },
+            Status::new(),
+            Resources {
+                pool: core::array::from_fn(|_| socket(256, 1024)),
+                input: vec![0u8; 128].leak(),
+                output: vec![0u8; 1024].leak(),
+            },
+            sockets,
+        )
+        .expect("status server starts");
+        net.beside = Some(Beside {
+            echo,
+            status: Some(status),
+        });
+        net
+    }
+
+    /// The echo service beside the one under test.
+    pub fn echo(&self) -> &Server<'static, Echo, ECHO_POOL> {
+        &self.beside.as_ref().expect("services beside").echo
+    }
+
+    /// The status server.
+    pub fn status(&self) -> &Server<'static, Status<ROWS>, STATUS_POOL> {
+        self.beside
+            .as_ref()
+            .and_then(|b| b.status.as_ref())
+            .expect("status server")
     }
 
     /// Poll both sides once at the current time. Returns whether any frame
@@ -124,9 +201,24 @@ impl<S: Service, const N: usize> Net<S, N> {
     fn poll_once(&mut self) -> (bool, Option<Instant>) {
         let now = self.now;
         let s = &mut self.server_host;
-        let server_delay = self
-            .server
-            .poll(now, &mut s.iface, &mut s.device, &mut s.sockets);
+        let server_delay = match &mut self.beside {
+            None => self
+                .server
+                .poll(now, &mut s.iface, &mut s.device, &mut s.sockets),
+            Some(beside) => {
+                let status = beside.status.take().expect("status server");
+                let mut watched = Watched::new((&mut self.server, &mut beside.echo), status);
+                let delay = multiserve::poll(
+                    now,
+                    &mut s.iface,
+                    &mut s.device,
+                    &mut s.sockets,
+                    &mut watched,
+                );
+                beside.status = Some(watched.status);
+                delay
+            }
+        };
         let c = &mut self.client_host;
         c.iface.poll(now, &mut c.device, &mut c.sockets);
         let client_delay = c.iface.poll_delay(now, &c.sockets);
@@ -182,6 +274,11 @@ impl<S: Service, const N: usize> Net<S, N> {
 
     /// Open a client connection (not waiting for the handshake).
     pub fn connect_with(&mut self, rx: usize, tx: usize) -> SocketHandle {
+        self.connect_to(PORT, rx, tx)
+    }
+
+    /// Open a client connection to `port` (not waiting for the handshake).
+    pub fn connect_to(&mut self, port: u16, rx: usize, tx: usize) -> SocketHandle {
         let mut sock = socket(rx, tx);
         sock.set_nagle_enabled(false);
         let local = self.next_port;
@@ -189,7 +286,7 @@ impl<S: Service, const N: usize> Net<S, N> {
         let c = &mut self.client_host;
         sock.connect(
             c.iface.context(),
-            IpEndpoint::new(IpAddress::Ipv4(SERVER_IP), PORT),
+            IpEndpoint::new(IpAddress::Ipv4(SERVER_IP), port),
             local,
         )
         .expect("connect");
@@ -198,8 +295,13 @@ impl<S: Service, const N: usize> Net<S, N> {
 
     /// Open a client connection and wait until it is established.
     pub fn connect(&mut self) -> SocketHandle {
+        self.connect_port(PORT)
+    }
+
+    /// Open a client connection to `port` and wait until it is established.
+    pub fn connect_port(&mut self, port: u16) -> SocketHandle {
         let (rx, tx) = (self.setup.client_rx, self.setup.client_tx);
-        let h = self.connect_with(rx, tx);
+        let h = self.connect_to(port, rx, tx);
         let ok = self.run_until(Duration::from_secs(60), |n| {
             n.client(h).state() == State::Established
         });
