@@ -26,6 +26,8 @@
 //! The layers, one module each:
 //!
 //! - [`server`]: the socket pool, its select-like poll step and admission.
+//! - [`services`]: several services (ports) on one loop, [`poll`].
+//! - [`status`]: the status service, every socket and counter, live.
 //! - [`connection`]: the state machine of one pool socket and its roles.
 //! - [`service`]: the [`Service`] trait, the protocol spoken on every
 //!   connection.
@@ -43,7 +45,8 @@
 //!
 //! [`Server::new`] shows the smallest complete use, a server and a client
 //! over smoltcp's in-memory loopback; `cargo run --example loopback` runs
-//! the same as a program.
+//! the same as a program; `cargo run --example watched` runs two services,
+//! the reverse and the status service, on one loop.
 //!
 //!
 //! ## Guarantees

@@ -829,6 +829,11 @@ impl<'a, const R: usize, const M: usize> Server<'a, Status<R>, M> {
         describe(own, &self.slots, self.in_use, now, sockets, view);
     }
 
+    /// Count the uptime from `now`, the first time.
+    pub(crate) fn start_clock(&mut self, now: Instant) {
+        self.service.start_clock(now);
+    }
+
     /// The poll step is over (see [`Status`]).
     pub(crate) fn settle(&mut self) {
         self.service.settle();

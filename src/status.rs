@@ -38,7 +38,7 @@
 //! end
 //! ```
 //!
-//! - `status`: milliseconds since the status service first ran, the
+//! - `status`: milliseconds since the first poll step, the
 //!   services listed, the sockets in use and how many of them did not fit
 //!   the listing (see [`Status`]).
 //! - `service PORT NAME clients N spare N`, then `counters PORT` and every
@@ -150,6 +150,11 @@ pub struct View<const R: usize> {
 impl<const R: usize> View<R> {
     /// Bytes of a view with room for `R` sockets.
     pub const SIZE: usize = core::mem::size_of::<Self>();
+
+    /// Count the uptime from `now`, unless it is counted already.
+    pub fn start_clock(&mut self, now: Instant) {
+        self.started.get_or_insert(now);
+    }
 
     /// Start a new description at `now`: no services, no sockets.
     pub fn clear(&mut self, now: Instant) {
@@ -395,6 +400,11 @@ impl<const R: usize> Status<R> {
         &self.view
     }
 
+    /// Count the uptime from `now`, the first time.
+    pub(crate) fn start_clock(&mut self, now: Instant) {
+        self.view.start_clock(now);
+    }
+
     /// Whether a session had something to do while the view was not
     /// described: the view must be, and the status server walked again.
     pub(crate) fn declined(&self) -> bool {
@@ -555,6 +565,7 @@ impl<'a, P: Services<'a>, const R: usize, const M: usize> Services<'a> for Watch
     }
 
     fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
+        self.status.start_clock(now);
         let next = self.services.walk(now, sockets);
         let mut own = self.status.walk(now, sockets);
         if self.status.service().declined() {

@@ -50,6 +50,10 @@ cargo build -p multiserve --target thumbv7m-none-eabi
 cargo build -p multiserve --target thumbv7m-none-eabi --no-default-features --features ipv4
 cargo build -p multiserve --target thumbv7m-none-eabi --features embassy-net-driver
 
+step "the examples run"
+cargo run -q --example loopback | grep -qx 'got:   evresitlum ,olleh'
+cargo run -q --example watched | grep -q '^socket 0 7000 serving ESTABLISHED '
+
 step "the boards build (release), with their sizes"
 bash firmware/build-all.sh
 
