@@ -21,8 +21,9 @@ boards=(
     "qemu-riscv32 riscv32imac-unknown-none-elf"
     "esp32c3 riscv32imc-unknown-none-elf"
 )
-# Boards built a second time without the feature `status`.
-without_status=(mps2-an385 qemu-riscv32)
+# Boards built a second time without the feature `status` (all four: only
+# the board layer and the board crate are compiled again).
+without_status=(mps2-an385 nucleo-f429zi qemu-riscv32 esp32c3)
 
 installed=$(rustup target list --installed)
 for entry in "${boards[@]}"; do
@@ -99,14 +100,14 @@ for entry in "${boards[@]}"; do
 done
 
 echo
-printf '%-22s %8s %8s %8s %8s %10s %10s\n' board .text .rodata .data .bss flash static-RAM
+printf '%-24s %8s %8s %8s %8s %10s %10s\n' board .text .rodata .data .bss flash static-RAM
 declare -A text_of flash_of ram_of
 for line in "${sizes[@]}"; do
     read -r board other text rodata data bss uninit <<<"$line"
     text_of[$board]=$text
     flash_of[$board]=$((other + text + rodata + data))
     ram_of[$board]=$((data + bss + uninit))
-    printf '%-22s %8d %8d %8d %8d %10d %10d\n' "$board" "$text" "$rodata" "$data" "$bss" \
+    printf '%-24s %8d %8d %8d %8d %10d %10d\n' "$board" "$text" "$rodata" "$data" "$bss" \
         $((other + text + rodata + data)) $((data + bss + uninit))
 done
 echo "(bytes; flash = the image: vector table, start-up code or app descriptor + .text +"
@@ -115,10 +116,10 @@ echo " the code in IRAM; the qemu-riscv32 image runs from RAM; BOARD/no-status: 
 echo " without the status service, --no-default-features)"
 echo
 echo "What the status service costs (default build minus BOARD/no-status, bytes):"
-printf '%-22s %8s %10s %10s\n' board .text flash static-RAM
+printf '%-24s %8s %10s %10s\n' board .text flash static-RAM
 for board in "${without_status[@]}"; do
     without="$board/no-status"
-    printf '%-22s %+8d %+10d %+10d\n' "$board" \
+    printf '%-24s %+8d %+10d %+10d\n' "$board" \
         $((${text_of[$board]} - ${text_of[$without]})) \
         $((${flash_of[$board]} - ${flash_of[$without]})) \
         $((${ram_of[$board]} - ${ram_of[$without]}))
