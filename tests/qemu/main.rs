@@ -313,12 +313,15 @@ impl Watcher {
 /// lists every socket in use (12 reverse, 2 status), and exactly one
 /// `serving` row on port 7000 per held client, from where the board sees
 /// that client (see [`seen_by_the_board`]).
-fn check_snapshot(lines: &[String], held: &[TcpStream], bytes: usize, watcher: &TcpStream) {
+/// Returns the snapshot's uptime.
+fn check_snapshot(lines: &[String], held: &[TcpStream], bytes: usize, watcher: &TcpStream) -> u64 {
     let all = || lines.join("\n");
     let header: Vec<&str> = lines[0].split(' ').collect();
     assert_eq!(header.len(), 9, "header: {}", all());
     assert_eq!(header[..2], ["status", "uptime_ms"], "header: {}", all());
-    assert!(header[2].parse::<u64>().is_ok(), "uptime: {}", all());
+    let uptime = header[2]
+        .parse::<u64>()
+        .unwrap_or_else(|_| panic!("uptime: {}", all()));
     assert_eq!(
         header[3..],
         ["services", "2", "sockets", "14", "unlisted", "0"],
@@ -389,6 +392,7 @@ fn check_snapshot(lines: &[String], held: &[TcpStream], bytes: usize, watcher: &
         .collect();
     assert_eq!(status_rows.len(), 1, "serving rows on 7001:\n{}", all());
     assert_eq!(status_rows[0][5], seen_by_the_board(watcher), "{}", all());
+    uptime
 }
 
 /// The board's status service, watched while 8 clients are held: the
@@ -401,7 +405,10 @@ fn status_lists_the_held_clients(board: &Board) {
     let mut watcher = Watcher::connect(board);
     let snapshot = watcher.snapshot();
     eprintln!("{}", snapshot.join("\n"));
-    check_snapshot(&snapshot, &held, 11, &watcher.stream);
+    let first = check_snapshot(&snapshot, &held, 11, &watcher.stream);
+    // The uptime counts from the loop's first poll step, before the board
+    // had its address.
+    assert!(first > 0, "uptime 0 after the board served 8 clients");
 
     // Nothing a client sends changes anything: garbage gets the error line.
     conformance::send(&mut watcher.stream, b"garbage\n");
@@ -421,7 +428,11 @@ fn status_lists_the_held_clients(board: &Board) {
     }
     // `again N\n`: 8 bytes more each way.
     conformance::send(&mut watcher.stream, b"text\r\n");
-    check_snapshot(&watcher.snapshot(), &held, 19, &watcher.stream);
+    let second = check_snapshot(&watcher.snapshot(), &held, 19, &watcher.stream);
+    assert!(
+        second >= first,
+        "uptime went back from {first} to {second} ms"
+    );
     conformance::send(&mut watcher.stream, b"json\n");
     let json = watcher.line();
     assert!(
