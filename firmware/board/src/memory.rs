@@ -36,6 +36,17 @@ pub const STATUS_INPUT: usize = 128;
 /// writes at once.
 #[cfg(feature = "status")]
 pub const STATUS_OUTPUT: usize = 1024;
+// The status service's minimums: a request line and its `\r\n` in the
+// input scratch and the receive buffer, its longest record in the output
+// scratch and the transmit buffer.
+#[cfg(feature = "status")]
+const _: () = assert!(
+    STATUS_INPUT >= multiserve::status::MAX_REQUEST + 2
+        && STATUS_SOCKET_RX >= 128
+        && STATUS_OUTPUT >= 1024
+        && STATUS_SOCKET_TX >= STATUS_OUTPUT
+);
+
 /// Socket-set entries: the pool, DHCP, and the status pool with the
 /// feature `status`.
 #[cfg(not(feature = "status"))]
