@@ -2,7 +2,8 @@
 //! QEMU, reached through QEMU's user network from kernel TCP clients,
 //! running the same conformance suite as the TAP tests, after a look at
 //! the board's status service (port 7001, forwarded too) while 8 clients
-//! are held. One test per board:
+//! are held. The suite reads the board's counters from that service. One
+//! test per board:
 //! the Arm MPS2 AN385 (`qemu-system-arm`) and the RISC-V `virt` machine
 //! (`qemu-system-riscv32`). The two run one after the other, so that each
 //! suite's timing is its own.
@@ -203,13 +204,42 @@ impl Target for Board {
         ))
     }
 
+    /// The reverse service's counters, from the status service: a new
+    /// status client each time, which must be served at once.
     fn counters(&self) -> Option<Counters> {
-        None
+        let mut watcher = Watcher::connect(self);
+        let snapshot = watcher.snapshot();
+        watcher.leave();
+        let pairs = snapshot
+            .iter()
+            .find_map(|line| line.strip_prefix("counters 7000 "))
+            .unwrap_or_else(|| panic!("no counters of port 7000 in {snapshot:#?}"));
+        let counters = counters_of(pairs);
+        Some(counters.unwrap_or_else(|| panic!("not every counter once: {pairs}")))
     }
+}
 
-    fn reports_counters(&self) -> bool {
-        false
+/// The `key value` pairs of a status `counters` line as [`Counters`], if
+/// every counter is there exactly once. The keys are the counters' labels
+/// in lower case with `_` for spaces and hyphens.
+fn counters_of(pairs: &str) -> Option<Counters> {
+    let words: Vec<&str> = pairs.split(' ').collect();
+    if !words.len().is_multiple_of(2) {
+        return None;
     }
+    let labelled: Vec<String> = words
+        .chunks(2)
+        .map(|pair| {
+            let label = match pair[0] {
+                "half_open_dropped" => "half-open dropped".to_owned(),
+                "reclaimed_half_open" => "reclaimed half-open".to_owned(),
+                "syn_dropped" => "SYN dropped".to_owned(),
+                key => key.replace('_', " "),
+            };
+            format!("{label} {}", pair[1])
+        })
+        .collect();
+    Counters::parse(&labelled.join(", "))
 }
 
 /// A 10 MB exchange of lines, every answer byte checked.
@@ -295,6 +325,20 @@ impl Watcher {
                 return lines;
             }
             assert!(lines.len() < 100, "status: no `end` line: {lines:#?}");
+        }
+    }
+
+    /// Closes the client's side and checks that the server closes its
+    /// side too, in order.
+    fn leave(mut self) {
+        self.stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("shutdown");
+        let mut rest = String::new();
+        match self.reader.read_line(&mut rest) {
+            Ok(0) => {}
+            Ok(_) => panic!("status: after the client left: {rest:?}"),
+            Err(e) => panic!("status: no orderly close after the client left: {e}"),
         }
     }
 
@@ -449,17 +493,7 @@ fn status_lists_the_held_clients(board: &Board) {
         assert!(json.contains(&peer), "no {peer} in {json}");
     }
 
-    // The watcher leaves; the server closes its end too.
-    watcher
-        .stream
-        .shutdown(std::net::Shutdown::Write)
-        .expect("shutdown");
-    let mut rest = String::new();
-    let n = watcher
-        .reader
-        .read_line(&mut rest)
-        .expect("EOF from the status service");
-    assert_eq!(n, 0, "after the watcher left: {rest:?}");
+    watcher.leave();
     drop(held);
 }
 
