@@ -21,10 +21,12 @@ for component in rustfmt clippy; do
     grep -q "^$component" <<<"$installed_components" || rustup component add "$component"
 done
 
-# System packages: iproute2 for the TAP tests, QEMU for the emulated boards
+# System packages: iproute2 for the TAP tests, tmux for the test of
+# `multiserve watch` in a terminal, QEMU for the emulated boards
 # (qemu-system-arm: the AN385; qemu-system-misc: the RISC-V virt machine).
 missing=()
 command -v ip >/dev/null || missing+=(iproute2)
+command -v tmux >/dev/null || missing+=(tmux)
 command -v qemu-system-arm >/dev/null || missing+=(qemu-system-arm)
 command -v qemu-system-riscv32 >/dev/null || missing+=(qemu-system-misc)
 if [ ${#missing[@]} -gt 0 ]; then

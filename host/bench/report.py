@@ -165,6 +165,18 @@ if svg_path:
     flood_svg(svg_path)
 mm = cells.get("multiserve maxconn", [{}])[0]
 bm = cells.get("baseline maxconn", [{}])[0]
+m, u = "multiserve rr c16 watched", "multiserve rr c16 unwatched"
+rows.append(("rr, 16 conn., while a status client asks 4 JSON snapshots/s: requests/s",
+             fmt(values(m, "requests_per_sec")), "—", "—"))
+rows.append(("the same, unwatched, in pairs with it: requests/s (watched / unwatched in the last column)",
+             fmt(values(u, "requests_per_sec")), "—", ratio(values(m, "requests_per_sec"), values(u, "requests_per_sec"))))
+watchers = load("watcher.json")
+if watchers:
+    w = watchers[-1]
+    rows.append(("status client: snapshots per run, bytes each, sockets listed",
+                 f"{w.get('watcher_snapshots', '—')}, {w.get('watcher_bytes', 0) // max(1, w.get('watcher_snapshots', 1)):,}, "
+                 f"{w.get('watcher_sockets', '—')}" + (" (a watcher failed)" if any(x.get("watcher_failed") for x in watchers) else ""),
+                 "—", "—"))
 rows.append(("clients served at once (cap 2,000)", str(mm.get("served_at_once", "—")), str(bm.get("served_at_once", "—")), "—"))
 rows.append(("what the next client got", mm.get("next_connection", "—"), bm.get("next_connection", "—"), "—"))
 verdicts.append("- maxconn: exactly the configured 64 clients, and the next one told busy once the queue wait (2 s) is over — "

@@ -99,6 +99,17 @@ for t in "multiserve 192.168.69.1:7000" "baseline 192.168.69.100:7001"; do
         wait "$flooder" || true
     done
 done
+# The cost of being watched: rr at 16 connections with and without a
+# status client asking for a JSON snapshot 4 times a second (as `multiserve
+# watch` does by default), in pairs so both see the same machine.
+echo "== multiserve, watched" >&2
+for r in $(seq "$repeats"); do
+    "$bin" bench 192.168.69.1:7000 --json --label "multiserve rr c16 unwatched" --mode rr -c 16 -s 64 -d "${seconds}s" >> "$out/cells.json" || true
+    python3 "$repo/host/bench/status_watcher.py" 192.168.69.1 7001 4 "$seconds" >> "$out/watcher.json" &
+    watcher=$!; pids+=("$watcher")
+    "$bin" bench 192.168.69.1:7000 --json --label "multiserve rr c16 watched" --mode rr -c 16 -s 64 -d "${seconds}s" >> "$out/cells.json" || true
+    wait "$watcher" || echo '{"watcher_failed":true}' >> "$out/watcher.json"
+done
 grep VmHWM "/proc/$server/status" | awk '{print "{\"server_peak_rss_kib\":" $2 "}"}' > "$out/rss.json"
 echo "== maxconn" >&2
 "$bin" bench 192.168.69.1:7000 --mode maxconn --max-connections 2000 --json --label "multiserve maxconn" >> "$out/cells.json" || true

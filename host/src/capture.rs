@@ -24,6 +24,14 @@ impl Capture {
         })
     }
 
+    /// A capture that writes nothing: the sink when no `--pcap` is asked for.
+    pub fn off() -> Capture {
+        Capture {
+            path: PathBuf::new(),
+            file: None,
+        }
+    }
+
     fn failed(&mut self, e: std::io::Error) {
         log::error!(
             "writing {} failed: {e}; capture stopped, serving goes on",

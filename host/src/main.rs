@@ -7,6 +7,7 @@ mod client;
 mod serve;
 mod service;
 mod tap;
+mod watch;
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -36,6 +37,8 @@ enum Cmd {
     Client(client::Args),
     /// A load generator: request rate, latency, throughput, capacity.
     Bench(bench::Args),
+    /// The server's sockets and counters, live, from its status port.
+    Watch(watch::Args),
 }
 
 /// The service to run.
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
         Cmd::Serve(args) => serve::run(args),
         Cmd::Client(args) => client::run(args),
         Cmd::Bench(args) => bench::run(args),
+        Cmd::Watch(args) => watch::run(args),
     };
     match result {
         Ok(code) => code,

@@ -9,20 +9,21 @@ pub enum HostService {
     Echo(Echo),
 }
 
-impl HostService {
-    pub fn name(&self) -> &'static str {
-        match self {
-            HostService::Reverse(_) => "reverse",
-            HostService::Echo(_) => "echo",
-        }
-    }
-}
-
 impl Service for HostService {
     type Session = Mode;
 
     fn name(&self) -> &'static str {
-        HostService::name(self)
+        match self {
+            HostService::Reverse(s) => s.name(),
+            HostService::Echo(s) => s.name(),
+        }
+    }
+
+    fn wants_output(&self, session: &Mode) -> bool {
+        match self {
+            HostService::Reverse(s) => s.wants_output(session),
+            HostService::Echo(s) => s.wants_output(&()),
+        }
     }
 
     fn input_window(&self) -> usize {

@@ -278,6 +278,12 @@ fn every_request_gets_a_snapshot_in_its_form() {
     assert!(json.contains("\"peer\":null"), "{json}");
     assert!(json.contains("\"name\":\"echo\""), "{json}");
     assert!(json.ends_with("],\"unlisted\":0}\n"), "{json}");
+    let parsed: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+    let sockets = parsed["sockets"].as_array().expect("a list of sockets");
+    assert_eq!(sockets.len(), 11);
+    assert_eq!(sockets[9]["port"], 7001);
+    assert_eq!(sockets[9]["role"], "serving");
+    assert_eq!(parsed["services"][0]["counters"]["accepted"], 3);
 
     // Two clients leave: their sockets linger, then listen again.
     for &h in &clients[..2] {

@@ -62,11 +62,12 @@ fn only_the_service_port_answers() {
     };
     let server = Server::start(&ns, &[]);
     conformance::reverses_a_line(&server);
-    // Another TCP port: reset, so the connect is refused.
-    let other: SocketAddr = "192.168.69.1:7001".parse().unwrap();
+    // Another TCP port (7001 is the status service's): reset, so the
+    // connect is refused.
+    let other: SocketAddr = "192.168.69.1:7002".parse().unwrap();
     match server.connect_to(other) {
         Err(e) => assert_eq!(e.kind(), ErrorKind::ConnectionRefused, "{e}"),
-        Ok(_) => panic!("port 7001 accepted a connection"),
+        Ok(_) => panic!("port 7002 accepted a connection"),
     }
     // UDP: ICMP port unreachable, which a connected UDP socket reports as
     // "connection refused" on the next receive.

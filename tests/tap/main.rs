@@ -21,6 +21,7 @@ mod pool;
 mod program;
 mod reach;
 mod soak;
+mod watch;
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -43,6 +44,13 @@ pub fn netns(test: &str) -> Option<Arc<Netns>> {
             Err(e) => format!("cannot create a network namespace: {e}"),
         }
     };
+    skip(test, &why);
+    None
+}
+
+/// Says loudly that `test` is skipped and why; a failure instead with
+/// `MULTISERVE_REQUIRE_ALL=1`.
+pub fn skip(test: &str, why: &str) {
     if std::env::var("MULTISERVE_REQUIRE_ALL").is_ok_and(|v| v == "1") {
         panic!("tap::{test}: {why}, and MULTISERVE_REQUIRE_ALL=1 forbids skipping");
     }
@@ -50,7 +58,6 @@ pub fn netns(test: &str) -> Option<Arc<Netns>> {
     // passing tests, and a skip must not go unnoticed.
     let message = format!("\n*** SKIPPED tap::{test}: {why} ***\n");
     let _ = io::stderr().write_all(message.as_bytes());
-    None
 }
 
 /// `multiserve serve ARGS` running in a fresh namespace for `test`, ready;

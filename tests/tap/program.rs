@@ -82,7 +82,8 @@ fn client_command_fails_clearly_when_busy_or_refused() {
         "no clear `busy` message\n{}",
         busy.output()
     );
-    let refused = run_client(&ns, &["192.168.69.1:7001"], "hello\nEXIT\n");
+    // 7001 is the status service's port; nothing listens on 7002.
+    let refused = run_client(&ns, &["192.168.69.1:7002"], "hello\nEXIT\n");
     assert!(
         refused.try_exit().is_some_and(|s| !s.success()),
         "client exit when refused: {:?}\n{}",

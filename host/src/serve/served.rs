@@ -1,0 +1,84 @@
+//! What the loop serves: the service of `--service`, watched by the status
+//! server unless `--status-port off`.
+
+use smoltcp::iface::SocketSet;
+use smoltcp::time::Instant;
+
+use multiserve::services::Syn;
+use multiserve::status::View;
+use multiserve::{Services, Watched};
+
+use super::pool::{AppServer, StatusServer, STATUS_POOL, STATUS_ROWS};
+
+/// Either way one type, so the loop is built once. There is one value for
+/// the program's life, so the size of the smaller variant does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Served<'a> {
+    Watched(Watched<'a, AppServer<'a>, STATUS_ROWS, STATUS_POOL>),
+    Alone(AppServer<'a>),
+}
+
+impl<'a> Served<'a> {
+    pub fn new(app: AppServer<'a>, status: Option<StatusServer<'a>>) -> Served<'a> {
+        match status {
+            Some(status) => Served::Watched(Watched::new(app, status)),
+            None => Served::Alone(app),
+        }
+    }
+
+    /// The server of `--service`.
+    pub fn app(&self) -> &AppServer<'a> {
+        match self {
+            Served::Watched(w) => &w.services,
+            Served::Alone(app) => app,
+        }
+    }
+
+    /// The status server, if there is one.
+    pub fn status(&self) -> Option<&StatusServer<'a>> {
+        match self {
+            Served::Watched(w) => Some(&w.status),
+            Served::Alone(_) => None,
+        }
+    }
+}
+
+/// `$body` with `$s` bound to whichever is served.
+macro_rules! either {
+    ($self:expr, $s:ident => $body:expr) => {
+        match $self {
+            Served::Watched($s) => $body,
+            Served::Alone($s) => $body,
+        }
+    };
+}
+
+impl<'a> Services<'a> for Served<'a> {
+    fn prepare(&mut self, sockets: &mut SocketSet<'a>) -> bool {
+        either!(self, s => s.prepare(sockets))
+    }
+
+    fn syn(&mut self, port: u16, now: Instant, sockets: &mut SocketSet<'a>) -> Syn {
+        either!(self, s => s.syn(port, now, sockets))
+    }
+
+    fn frame_done(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> bool {
+        either!(self, s => s.frame_done(now, sockets))
+    }
+
+    fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
+        either!(self, s => s.walk(now, sockets))
+    }
+
+    fn report<const R: usize>(&self, now: Instant, sockets: &SocketSet<'a>, view: &mut View<R>) {
+        either!(self, s => s.report(now, sockets, view))
+    }
+
+    fn shutdown(&mut self, sockets: &mut SocketSet<'a>) {
+        either!(self, s => Services::shutdown(s, sockets))
+    }
+
+    fn is_shut_down(&self) -> bool {
+        either!(self, s => Services::is_shut_down(s))
+    }
+}
