@@ -441,7 +441,8 @@ fn check_snapshot(lines: &[String], held: &[TcpStream], bytes: usize, watcher: &
 
 /// The board's status service, watched while 8 clients are held: the
 /// snapshot lists them, requests that are not requests get the error
-/// lines, and the reverse clients are served all along.
+/// lines, and the reverse clients are served all along; then
+/// `multiserve watch --once` lists them too.
 fn status_lists_the_held_clients(board: &Board) {
     // Each held client sent `occupant N\n` and got its answer: 11 bytes
     // each way.
@@ -494,6 +495,47 @@ fn status_lists_the_held_clients(board: &Board) {
     }
 
     watcher.leave();
+
+    // The host's `multiserve watch --once` (a JSON snapshot, printed as a
+    // table) lists the same 8 clients, from the same place.
+    let watch = Command::new(env!("CARGO_BIN_EXE_multiserve"))
+        .args(["watch", &board.status_addr.to_string(), "--once"])
+        .output()
+        .expect("run multiserve watch");
+    let table = String::from_utf8_lossy(&watch.stdout);
+    assert!(
+        watch.status.success(),
+        "multiserve watch --once: {}\n{table}{}",
+        watch.status,
+        String::from_utf8_lossy(&watch.stderr)
+    );
+    eprintln!("{table}");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip_while(|line| !line.starts_with("index "))
+        .skip(1)
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 14, "socket rows of watch --once:\n{table}");
+    let serving: Vec<&Vec<&str>> = rows
+        .iter()
+        .filter(|row| row[1] == "7000" && row[2] == "serving")
+        .collect();
+    let mut peers: Vec<String> = serving.iter().map(|row| row[4].to_owned()).collect();
+    let mut expected: Vec<String> = held.iter().map(seen_by_the_board).collect();
+    peers.sort();
+    expected.sort();
+    assert_eq!(
+        peers, expected,
+        "serving rows on 7000 in watch --once:\n{table}"
+    );
+    for row in &serving {
+        assert_eq!(
+            (row[3], row[5], row[6]),
+            ("ESTABLISHED", "19", "19"),
+            "{table}"
+        );
+    }
     drop(held);
 }
 
