@@ -8,7 +8,9 @@
 # ELF of every board's architecture. Also runs `cargo fmt --check` and
 # `cargo clippy --release -- -D warnings` per board, and lints the shared
 # board library for each kind of target, unless FIRMWARE_SKIP_LINT=1.
-# Exits non-zero if any step fails.
+# The boards in `without_status` are also built (and linted) without the
+# status service (`--no-default-features`): the table's `BOARD/no-status`
+# rows, and what the service costs. Exits non-zero if any step fails.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -19,6 +21,9 @@ boards=(
     "qemu-riscv32 riscv32imac-unknown-none-elf"
     "esp32c3 riscv32imc-unknown-none-elf"
 )
+# Boards built a second time without the feature `status` (all four: only
+# the board layer and the board crate are compiled again).
+without_status=(mps2-an385 nucleo-f429zi qemu-riscv32 esp32c3)
 
 installed=$(rustup target list --installed)
 for entry in "${boards[@]}"; do
@@ -41,15 +46,47 @@ if [ "${FIRMWARE_SKIP_LINT:-0}" != 1 ]; then
         cargo fmt --check
         cargo clippy --locked --target thumbv7m-none-eabi --features cortex-m -- -D warnings
         cargo clippy --locked --target riscv32imac-unknown-none-elf -- -D warnings
+        cargo clippy --locked --target thumbv7m-none-eabi --no-default-features \
+            --features cortex-m -- -D warnings
         RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps --target thumbv7m-none-eabi \
             --features cortex-m
     )
 fi
 
+# The sizes of an ELF: the image (the Cortex-M vector table, riscv-rt's
+# start-up code (.init.rust) or the ESP-IDF application descriptor
+# (.flash.appdesc)), code, constants, the initial values of .data, .bss and
+# .uninit. On the ESP32-C3, code that runs from internal RAM (.trap,
+# .rwtext*) counts as .text and as static RAM, and the Wi-Fi driver's
+# .rodata.wifi, .data.wifi count with .rodata and .data.
+sections() {
+    "$size" -A "$1" | awk '
+        $1 == ".vector_table" || $1 == ".init.rust" || $1 == ".flash.appdesc" { v += $2 }
+        $1 == ".text" { t += $2 }
+        $1 == ".trap" || $1 ~ /^\.rwtext/ { t += $2; i += $2 }
+        $1 ~ /^\.rodata/ { r += $2 }
+        $1 ~ /^\.data/ { d += $2 } $1 == ".bss" { b = $2 } $1 == ".uninit" { u = $2 }
+        END { print v + 0, t + 0, r + 0, d + 0, b + 0, u + i + 0 }'
+}
+
 sizes=()
 for entry in "${boards[@]}"; do
     board=${entry% *}
     target=${entry#* }
+    elf="$here/$board/target/$target/release/multiserve-$board"
+    # Without the status service first, so that the image left in the
+    # target folder is the default one.
+    if [[ " ${without_status[*]} " == *" $board "* ]]; then
+        echo "== $board ($target), without the status service"
+        (
+            cd "$here/$board"
+            cargo build --release --locked --no-default-features
+            if [ "${FIRMWARE_SKIP_LINT:-0}" != 1 ]; then
+                cargo clippy --release --locked --no-default-features -- -D warnings
+            fi
+        )
+        sizes+=("$board/no-status $(sections "$elf")")
+    fi
     echo "== $board ($target)"
     (
         cd "$here/$board"
@@ -59,29 +96,31 @@ for entry in "${boards[@]}"; do
             cargo clippy --release --locked -- -D warnings
         fi
     )
-    elf="$here/$board/target/$target/release/multiserve-$board"
-    # The image: the Cortex-M vector table, riscv-rt's start-up code
-    # (.init.rust) or the ESP-IDF application descriptor (.flash.appdesc),
-    # code, constants and the initial values of .data. On the ESP32-C3,
-    # code that runs from internal RAM (.trap, .rwtext*) counts as .text
-    # and as static RAM, and the Wi-Fi driver's .rodata.wifi, .data.wifi
-    # count with .rodata and .data.
-    sizes+=("$board $("$size" -A "$elf" | awk '
-        $1 == ".vector_table" || $1 == ".init.rust" || $1 == ".flash.appdesc" { v += $2 }
-        $1 == ".text" { t += $2 }
-        $1 == ".trap" || $1 ~ /^\.rwtext/ { t += $2; i += $2 }
-        $1 ~ /^\.rodata/ { r += $2 }
-        $1 ~ /^\.data/ { d += $2 } $1 == ".bss" { b = $2 } $1 == ".uninit" { u = $2 }
-        END { print v + 0, t + 0, r + 0, d + 0, b + 0, u + i + 0 }')")
+    sizes+=("$board $(sections "$elf")")
 done
 
 echo
-printf '%-15s %8s %8s %8s %8s %10s %10s\n' board .text .rodata .data .bss flash static-RAM
+printf '%-24s %8s %8s %8s %8s %10s %10s\n' board .text .rodata .data .bss flash static-RAM
+declare -A text_of flash_of ram_of
 for line in "${sizes[@]}"; do
     read -r board other text rodata data bss uninit <<<"$line"
-    printf '%-15s %8d %8d %8d %8d %10d %10d\n' "$board" "$text" "$rodata" "$data" "$bss" \
+    text_of[$board]=$text
+    flash_of[$board]=$((other + text + rodata + data))
+    ram_of[$board]=$((data + bss + uninit))
+    printf '%-24s %8d %8d %8d %8d %10d %10d\n' "$board" "$text" "$rodata" "$data" "$bss" \
         $((other + text + rodata + data)) $((data + bss + uninit))
 done
 echo "(bytes; flash = the image: vector table, start-up code or app descriptor + .text +"
 echo " .rodata + .data; static RAM = .data + .bss, without the stack, and on the ESP32-C3"
-echo " the code in IRAM; the qemu-riscv32 image runs from RAM)"
+echo " the code in IRAM; the qemu-riscv32 image runs from RAM; BOARD/no-status: built"
+echo " without the status service, --no-default-features)"
+echo
+echo "What the status service costs (default build minus BOARD/no-status, bytes):"
+printf '%-24s %8s %10s %10s\n' board .text flash static-RAM
+for board in "${without_status[@]}"; do
+    without="$board/no-status"
+    printf '%-24s %+8d %+10d %+10d\n' "$board" \
+        $((${text_of[$board]} - ${text_of[$without]})) \
+        $((${flash_of[$board]} - ${flash_of[$without]})) \
+        $((${ram_of[$board]} - ${ram_of[$without]}))
+done

@@ -50,9 +50,8 @@ pub trait Target: Sync {
     /// The latest counters the server reported, if it has reported any.
     fn counters(&self) -> Option<Counters>;
 
-    /// Whether the server reports counters at all (a board does not); where
-    /// it does not, the scenarios check what clients see and skip the
-    /// counters.
+    /// Whether the server reports counters at all; where it does not, the
+    /// scenarios check what clients see and skip the counters.
     fn reports_counters(&self) -> bool {
         true
     }

@@ -1,6 +1,9 @@
 //! The emulated boards, tested for real: each board's firmware booted in
 //! QEMU, reached through QEMU's user network from kernel TCP clients,
-//! running the same conformance suite as the TAP tests. One test per board:
+//! running the same conformance suite as the TAP tests, after a look at
+//! the board's status service (port 7001, forwarded too) while 8 clients
+//! are held. The suite reads the board's counters from that service. One
+//! test per board:
 //! the Arm MPS2 AN385 (`qemu-system-arm`) and the RISC-V `virt` machine
 //! (`qemu-system-riscv32`). The two run one after the other, so that each
 //! suite's timing is its own.
@@ -114,19 +117,24 @@ fn skip(why: &str) {
 struct Board {
     qemu: Child,
     addr: SocketAddr,
+    /// The board's status service (guest port 7001), forwarded too.
+    status_addr: SocketAddr,
     log: Mutex<mpsc::Receiver<String>>,
 }
 
 impl Board {
     fn boot(board: &Emulated, image: &Path) -> Board {
-        // A free port on loopback for QEMU to forward.
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        // Two free ports on loopback for QEMU to forward, both held until
+        // both are known so that they differ.
+        let free = || TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let (service, status) = (free(), free());
+        let port = service.local_addr().expect("a free port").port();
+        let status_port = status.local_addr().expect("a free port").port();
+        drop((service, status));
         let mut qemu = Command::new(board.dir().join("run-qemu.sh"))
             .arg(port.to_string())
             .arg(image)
+            .env("STATUS_PORT", status_port.to_string())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -144,6 +152,7 @@ impl Board {
         let running = Board {
             qemu,
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            status_addr: SocketAddr::from((Ipv4Addr::LOCALHOST, status_port)),
             log: Mutex::new(log),
         };
         running.wait_for("serving on ", Duration::from_secs(60));
@@ -195,13 +204,42 @@ impl Target for Board {
         ))
     }
 
+    /// The reverse service's counters, from the status service: a new
+    /// status client each time, which must be served at once.
     fn counters(&self) -> Option<Counters> {
-        None
+        let mut watcher = Watcher::connect(self);
+        let snapshot = watcher.snapshot();
+        watcher.leave();
+        let pairs = snapshot
+            .iter()
+            .find_map(|line| line.strip_prefix("counters 7000 "))
+            .unwrap_or_else(|| panic!("no counters of port 7000 in {snapshot:#?}"));
+        let counters = counters_of(pairs);
+        Some(counters.unwrap_or_else(|| panic!("not every counter once: {pairs}")))
     }
+}
 
-    fn reports_counters(&self) -> bool {
-        false
+/// The `key value` pairs of a status `counters` line as [`Counters`], if
+/// every counter is there exactly once. The keys are the counters' labels
+/// in lower case with `_` for spaces and hyphens.
+fn counters_of(pairs: &str) -> Option<Counters> {
+    let words: Vec<&str> = pairs.split(' ').collect();
+    if !words.len().is_multiple_of(2) {
+        return None;
     }
+    let labelled: Vec<String> = words
+        .chunks(2)
+        .map(|pair| {
+            let label = match pair[0] {
+                "half_open_dropped" => "half-open dropped".to_owned(),
+                "reclaimed_half_open" => "reclaimed half-open".to_owned(),
+                "syn_dropped" => "SYN dropped".to_owned(),
+                key => key.replace('_', " "),
+            };
+            format!("{label} {}", pair[1])
+        })
+        .collect();
+    Counters::parse(&labelled.join(", "))
 }
 
 /// A 10 MB exchange of lines, every answer byte checked.
@@ -235,6 +273,272 @@ fn bulk_exchange_is_exact(t: &dyn Target, total: usize) {
     assert_eq!(first_difference, None, "answers differ");
 }
 
+/// Where the board sees a client of the host from. QEMU's user network
+/// (slirp) accepts a forwarded connection on the host and opens one of its
+/// own to the guest: from the virtual host 10.0.2.2 (the client's address,
+/// 127.0.0.1, is loopback, which slirp rewrites to that host), and from the
+/// client's own source port (slirp keeps the port of the socket it
+/// accepted). So a client on `127.0.0.1:P` is `10.0.2.2:P` on the board.
+fn seen_by_the_board(stream: &TcpStream) -> String {
+    let port = stream.local_addr().expect("local address").port();
+    format!("{}:{port}", Ipv4Addr::new(10, 0, 2, 2))
+}
+
+/// The error lines of the status service.
+const UNKNOWN_REQUEST: &[u8] =
+    b"error: unknown request; send an empty line, \"text\" or \"json\"\n";
+const LONG_REQUEST: &[u8] = b"error: request longer than 64 bytes\n";
+
+/// A connection to the board's status service, read line by line.
+struct Watcher {
+    stream: TcpStream,
+    reader: BufReader<TcpStream>,
+}
+
+impl Watcher {
+    fn connect(board: &Board) -> Watcher {
+        let stream = conformance::client_to(board, board.status_addr);
+        let reader = BufReader::new(stream.try_clone().expect("clone"));
+        Watcher { stream, reader }
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => panic!("status: EOF"),
+            Ok(_) => {}
+            Err(e) => panic!("status: read after {line:?}: {e}"),
+        }
+        line.strip_suffix('\n')
+            .unwrap_or_else(|| panic!("status: line without its end: {line:?}"))
+            .to_owned()
+    }
+
+    /// One text snapshot: its lines up to and including `end`.
+    fn snapshot(&mut self) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = self.line();
+            let end = line == "end";
+            lines.push(line);
+            if end {
+                return lines;
+            }
+            assert!(lines.len() < 100, "status: no `end` line: {lines:#?}");
+        }
+    }
+
+    /// Closes the client's side and checks that the server closes its
+    /// side too, in order.
+    fn leave(mut self) {
+        self.stream
+            .shutdown(std::net::Shutdown::Write)
+            .expect("shutdown");
+        let mut rest = String::new();
+        match self.reader.read_line(&mut rest) {
+            Ok(0) => {}
+            Ok(_) => panic!("status: after the client left: {rest:?}"),
+            Err(e) => panic!("status: no orderly close after the client left: {e}"),
+        }
+    }
+
+    fn expect(&mut self, line: &[u8]) {
+        let got = self.line();
+        assert_eq!(
+            got.as_bytes(),
+            line.strip_suffix(b"\n").unwrap_or(line),
+            "status answer"
+        );
+    }
+}
+
+/// Checks a text snapshot taken while `held` are served, each having sent
+/// and received `bytes` bytes, and `watcher` is the one status client: it
+/// lists every socket in use (12 reverse, 2 status), and exactly one
+/// `serving` row on port 7000 per held client, from where the board sees
+/// that client (see [`seen_by_the_board`]).
+/// Returns the snapshot's uptime.
+fn check_snapshot(lines: &[String], held: &[TcpStream], bytes: usize, watcher: &TcpStream) -> u64 {
+    let all = || lines.join("\n");
+    let header: Vec<&str> = lines[0].split(' ').collect();
+    assert_eq!(header.len(), 9, "header: {}", all());
+    assert_eq!(header[..2], ["status", "uptime_ms"], "header: {}", all());
+    let uptime = header[2]
+        .parse::<u64>()
+        .unwrap_or_else(|_| panic!("uptime: {}", all()));
+    assert_eq!(
+        header[3..],
+        ["services", "2", "sockets", "14", "unlisted", "0"],
+        "{}",
+        all()
+    );
+    for service in [
+        "service 7000 reverse clients 8 spare 4",
+        "service 7001 status clients 1 spare 1",
+    ] {
+        assert!(
+            lines.iter().any(|l| l == service),
+            "no {service:?} in:\n{}",
+            all()
+        );
+    }
+    let counters = lines
+        .iter()
+        .find(|l| l.starts_with("counters 7000 "))
+        .unwrap_or_else(|| panic!("no counters of port 7000 in:\n{}", all()));
+    assert!(
+        counters.starts_with("counters 7000 active 8 "),
+        "{counters}"
+    );
+
+    let sockets: Vec<Vec<&str>> = lines
+        .iter()
+        .filter(|l| l.starts_with("socket "))
+        .map(|l| l.split(' ').collect())
+        .collect();
+    assert_eq!(sockets.len(), 14, "socket rows:\n{}", all());
+    for (i, row) in sockets.iter().enumerate() {
+        assert_eq!(row.len(), 9, "socket row {i}:\n{}", all());
+        assert_eq!(
+            row[1],
+            i.to_string(),
+            "socket rows out of order:\n{}",
+            all()
+        );
+    }
+    let serving: Vec<&Vec<&str>> = sockets
+        .iter()
+        .filter(|row| row[2] == "7000" && row[3] == "serving")
+        .collect();
+    assert_eq!(
+        serving.len(),
+        held.len(),
+        "serving rows on 7000:\n{}",
+        all()
+    );
+    let mut peers: Vec<String> = serving.iter().map(|row| row[5].to_owned()).collect();
+    let mut expected: Vec<String> = held.iter().map(seen_by_the_board).collect();
+    peers.sort();
+    expected.sort();
+    assert_eq!(peers, expected, "peers of the serving rows:\n{}", all());
+    for row in &serving {
+        assert_eq!(row[4], "ESTABLISHED", "{}", all());
+        assert_eq!(
+            row[6..8],
+            [bytes.to_string(), bytes.to_string()],
+            "bytes in, out:\n{}",
+            all()
+        );
+    }
+    let status_rows: Vec<&Vec<&str>> = sockets
+        .iter()
+        .filter(|row| row[2] == "7001" && row[3] == "serving")
+        .collect();
+    assert_eq!(status_rows.len(), 1, "serving rows on 7001:\n{}", all());
+    assert_eq!(status_rows[0][5], seen_by_the_board(watcher), "{}", all());
+    uptime
+}
+
+/// The board's status service, watched while 8 clients are held: the
+/// snapshot lists them, requests that are not requests get the error
+/// lines, and the reverse clients are served all along; then
+/// `multiserve watch --once` lists them too.
+fn status_lists_the_held_clients(board: &Board) {
+    // Each held client sent `occupant N\n` and got its answer: 11 bytes
+    // each way.
+    let mut held = conformance::occupy(board, CLIENTS);
+    let mut watcher = Watcher::connect(board);
+    let snapshot = watcher.snapshot();
+    eprintln!("{}", snapshot.join("\n"));
+    let first = check_snapshot(&snapshot, &held, 11, &watcher.stream);
+    // The uptime counts from the loop's first poll step, before the board
+    // had its address.
+    assert!(first > 0, "uptime 0 after the board served 8 clients");
+
+    // Nothing a client sends changes anything: garbage gets the error line.
+    conformance::send(&mut watcher.stream, b"garbage\n");
+    watcher.expect(UNKNOWN_REQUEST);
+    conformance::send(&mut watcher.stream, b"\x00\xff\x1b[2J\x7f\r\n");
+    watcher.expect(UNKNOWN_REQUEST);
+    conformance::send(&mut watcher.stream, &[b'x'; 300]);
+    conformance::send(&mut watcher.stream, b"\n");
+    watcher.expect(LONG_REQUEST);
+    for (i, client) in held.iter_mut().enumerate() {
+        let line = format!("again {i}\n");
+        conformance::exchange(
+            client,
+            line.as_bytes(),
+            &conformance::reversed_line(line.as_bytes()),
+        );
+    }
+    // `again N\n`: 8 bytes more each way.
+    conformance::send(&mut watcher.stream, b"text\r\n");
+    let second = check_snapshot(&watcher.snapshot(), &held, 19, &watcher.stream);
+    assert!(
+        second >= first,
+        "uptime went back from {first} to {second} ms"
+    );
+    conformance::send(&mut watcher.stream, b"json\n");
+    let json = watcher.line();
+    assert!(
+        json.starts_with("{\"uptime_ms\":") && json.ends_with('}'),
+        "{json}"
+    );
+    assert_eq!(
+        json.matches("\"port\":7000,\"role\":\"serving\"").count(),
+        CLIENTS,
+        "{json}"
+    );
+    for client in &held {
+        let peer = format!("\"peer\":\"{}\"", seen_by_the_board(client));
+        assert!(json.contains(&peer), "no {peer} in {json}");
+    }
+
+    watcher.leave();
+
+    // The host's `multiserve watch --once` (a JSON snapshot, printed as a
+    // table) lists the same 8 clients, from the same place.
+    let watch = Command::new(env!("CARGO_BIN_EXE_multiserve"))
+        .args(["watch", &board.status_addr.to_string(), "--once"])
+        .output()
+        .expect("run multiserve watch");
+    let table = String::from_utf8_lossy(&watch.stdout);
+    assert!(
+        watch.status.success(),
+        "multiserve watch --once: {}\n{table}{}",
+        watch.status,
+        String::from_utf8_lossy(&watch.stderr)
+    );
+    eprintln!("{table}");
+    let rows: Vec<Vec<&str>> = table
+        .lines()
+        .skip_while(|line| !line.starts_with("index "))
+        .skip(1)
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.len(), 14, "socket rows of watch --once:\n{table}");
+    let serving: Vec<&Vec<&str>> = rows
+        .iter()
+        .filter(|row| row[1] == "7000" && row[2] == "serving")
+        .collect();
+    let mut peers: Vec<String> = serving.iter().map(|row| row[4].to_owned()).collect();
+    let mut expected: Vec<String> = held.iter().map(seen_by_the_board).collect();
+    peers.sort();
+    expected.sort();
+    assert_eq!(
+        peers, expected,
+        "serving rows on 7000 in watch --once:\n{table}"
+    );
+    for row in &serving {
+        assert_eq!(
+            (row[3], row[5], row[6]),
+            ("ESTABLISHED", "19", "19"),
+            "{table}"
+        );
+    }
+    drop(held);
+}
+
 /// Boots `board` and runs the conformance suite against it.
 fn conformance_suite_on(board: &Emulated) {
     if Command::new(board.qemu).arg("--version").output().is_err() {
@@ -256,6 +560,9 @@ fn conformance_suite_on(board: &Emulated) {
     // No waits between steps: a client that left holds no place while its
     // socket finishes closing, so each step starts at once.
     let step = |step: &str| eprintln!("qemu {name}: {step}");
+
+    step("the status service lists 8 held clients, ignores garbage");
+    status_lists_the_held_clients(&running);
 
     step("reverse, UTF-8, CRLF, pipelined, split lines");
     conformance::reverses_a_line(t);

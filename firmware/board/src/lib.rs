@@ -13,7 +13,10 @@
 //! Every board serves the [`Reverse`](multiserve::Reverse) service on
 //! [`PORT`] with [`Framing::Line`], lines of up
 //! to [`MAX_LINE`] bytes, [`CLIENTS`] clients at once, and logs one line
-//! `serving on IP:PORT` once it has an address.
+//! `serving on IP:PORT` once it has an address. With the feature `status`
+//! (on by default) the same loop also serves the status service on
+//! [`STATUS_PORT`] to [`STATUS_CLIENTS`] client, and the line names that
+//! port too: `serving on IP:PORT, status on IP:STATUS_PORT`.
 #![no_std]
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
@@ -53,6 +56,25 @@ pub const MAX_LINE: usize = 1024;
 pub const SOCKET_RX: usize = 2048;
 /// Transmit buffer of each pool socket, in bytes; at least one answer.
 pub const SOCKET_TX: usize = 2048;
+/// The status service's port (feature `status`).
+pub const STATUS_PORT: u16 = 7001;
+/// Status clients served at once (feature `status`).
+pub const STATUS_CLIENTS: usize = 1;
+/// Spare status sockets: one keeps listening while the other closes, and
+/// tells a second client `busy: …` (feature `status`).
+pub const STATUS_SPARE: usize = 1;
+/// Sockets in the status server's pool (feature `status`).
+pub const STATUS_POOL: usize = STATUS_CLIENTS + STATUS_SPARE;
+/// Receive buffer of each status socket, in bytes: requests are short
+/// lines (at least 128 bytes, the status service's minimum).
+pub const STATUS_SOCKET_RX: usize = 256;
+/// Transmit buffer of each status socket, in bytes (at least 1024, the
+/// status service's minimum): a snapshot longer than the free space goes
+/// out row by row over several poll steps.
+pub const STATUS_SOCKET_TX: usize = 2048;
+/// Socket rows a status snapshot lists: every socket in use, the reverse
+/// pool's and the status pool's (feature `status`).
+pub const STATUS_ROWS: usize = POOL + STATUS_POOL;
 /// How long to wait for a DHCP lease before taking the static address.
 pub const DHCP_TIMEOUT: Duration = Duration::from_secs(4);
 

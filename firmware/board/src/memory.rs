@@ -9,6 +9,11 @@
 //! [`SOCKET_TX`] bytes of buffers, one socket-set entry and one server
 //! slot. Shared: the input and output scratch buffers, sized by the
 //! service's windows for [`MAX_LINE`].
+//!
+//! With the feature `status`, the status server's memory too, in the same
+//! two statics: [`STATUS_POOL`] sockets of [`STATUS_SOCKET_RX`] +
+//! [`STATUS_SOCKET_TX`] bytes, their socket-set entries, and its own
+//! scratch buffers ([`STATUS_INPUT`], [`STATUS_OUTPUT`]).
 
 use multiserve::{Resources, Reverse};
 use smoltcp::iface::SocketStorage;
@@ -16,36 +21,83 @@ use smoltcp::socket::tcp;
 use static_cell::ConstStaticCell;
 
 use crate::{FRAMING, MAX_LINE, POOL, SOCKET_RX, SOCKET_TX};
+#[cfg(feature = "status")]
+use crate::{STATUS_POOL, STATUS_SOCKET_RX, STATUS_SOCKET_TX};
 
 /// Input scratch: what the service needs to see at once (a line and its
 /// `\r\n`).
 pub const INPUT: usize = Reverse::input_window_for(FRAMING, MAX_LINE);
 /// Output scratch: the longest answer the service writes at once.
 pub const OUTPUT: usize = Reverse::output_window_for(FRAMING, MAX_LINE);
-/// Socket-set entries: the pool and DHCP.
-pub const SOCKETS: usize = POOL + 1;
+/// The status server's input scratch (feature `status`): a request line.
+#[cfg(feature = "status")]
+pub const STATUS_INPUT: usize = 128;
+/// The status server's output scratch (feature `status`): the rows it
+/// writes at once.
+#[cfg(feature = "status")]
+pub const STATUS_OUTPUT: usize = 1024;
+// The status service's minimums: a request line and its `\r\n` in the
+// input scratch and the receive buffer, its longest record in the output
+// scratch and the transmit buffer.
+#[cfg(feature = "status")]
+const _: () = assert!(
+    STATUS_INPUT >= multiserve::status::MAX_REQUEST + 2
+        && STATUS_SOCKET_RX >= 128
+        && STATUS_OUTPUT >= 1024
+        && STATUS_SOCKET_TX >= STATUS_OUTPUT
+);
 
-struct SocketBuffers {
-    rx: [u8; SOCKET_RX],
-    tx: [u8; SOCKET_TX],
+/// Socket-set entries: the pool, DHCP, and the status pool with the
+/// feature `status`.
+#[cfg(not(feature = "status"))]
+pub const SOCKETS: usize = POOL + 1;
+/// Socket-set entries: the pool, DHCP, and the status pool with the
+/// feature `status`.
+#[cfg(feature = "status")]
+pub const SOCKETS: usize = POOL + 1 + STATUS_POOL;
+
+struct SocketBuffers<const RX: usize, const TX: usize> {
+    rx: [u8; RX],
+    tx: [u8; TX],
+}
+
+impl<const RX: usize, const TX: usize> SocketBuffers<RX, TX> {
+    const ZERO: Self = SocketBuffers {
+        rx: [0; RX],
+        tx: [0; TX],
+    };
+
+    fn socket(&mut self) -> tcp::Socket<'_> {
+        tcp::Socket::new(
+            tcp::SocketBuffer::new(&mut self.rx[..]),
+            tcp::SocketBuffer::new(&mut self.tx[..]),
+        )
+    }
 }
 
 /// Every buffer of the server.
 struct Buffers {
-    pool: [SocketBuffers; POOL],
+    pool: [SocketBuffers<SOCKET_RX, SOCKET_TX>; POOL],
     input: [u8; INPUT],
     output: [u8; OUTPUT],
+    #[cfg(feature = "status")]
+    status_pool: [SocketBuffers<STATUS_SOCKET_RX, STATUS_SOCKET_TX>; STATUS_POOL],
+    #[cfg(feature = "status")]
+    status_input: [u8; STATUS_INPUT],
+    #[cfg(feature = "status")]
+    status_output: [u8; STATUS_OUTPUT],
 }
 
 static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers {
-    pool: [const {
-        SocketBuffers {
-            rx: [0; SOCKET_RX],
-            tx: [0; SOCKET_TX],
-        }
-    }; POOL],
+    pool: [SocketBuffers::ZERO; POOL],
     input: [0; INPUT],
     output: [0; OUTPUT],
+    #[cfg(feature = "status")]
+    status_pool: [SocketBuffers::ZERO; STATUS_POOL],
+    #[cfg(feature = "status")]
+    status_input: [0; STATUS_INPUT],
+    #[cfg(feature = "status")]
+    status_output: [0; STATUS_OUTPUT],
 });
 
 static SOCKET_STORAGE: ConstStaticCell<[SocketStorage<'static>; SOCKETS]> =
@@ -57,6 +109,9 @@ pub struct Memory {
     pub sockets: &'static mut [SocketStorage<'static>; SOCKETS],
     /// The server's sockets and scratch buffers.
     pub resources: Resources<'static, POOL>,
+    /// The status server's sockets and scratch buffers (feature `status`).
+    #[cfg(feature = "status")]
+    pub status: Resources<'static, STATUS_POOL>,
 }
 
 impl Memory {
@@ -65,15 +120,21 @@ impl Memory {
         let buffers = BUFFERS.try_take()?;
         let sockets = SOCKET_STORAGE.try_take()?;
         let resources = Resources {
-            pool: buffers.pool.each_mut().map(|b| {
-                tcp::Socket::new(
-                    tcp::SocketBuffer::new(&mut b.rx[..]),
-                    tcp::SocketBuffer::new(&mut b.tx[..]),
-                )
-            }),
+            pool: buffers.pool.each_mut().map(SocketBuffers::socket),
             input: &mut buffers.input,
             output: &mut buffers.output,
         };
-        Some(Memory { sockets, resources })
+        #[cfg(feature = "status")]
+        let status = Resources {
+            pool: buffers.status_pool.each_mut().map(SocketBuffers::socket),
+            input: &mut buffers.status_input,
+            output: &mut buffers.status_output,
+        };
+        Some(Memory {
+            sockets,
+            resources,
+            #[cfg(feature = "status")]
+            status,
+        })
     }
 }

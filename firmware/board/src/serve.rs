@@ -7,8 +7,10 @@
 //!
 //! 1. ask the board about its link ([`Link`]; the board also services its
 //!    NIC's interrupt here);
-//! 2. run the server's poll step, then the addressing step; log
-//!    `serving on IP:PORT` once an address is up;
+//! 2. run the server's poll step (with the feature `status`, one
+//!    [`multiserve::poll`] step over the reverse server and the status
+//!    server), then the addressing step; log `serving on IP:PORT` once an
+//!    address is up;
 //! 3. sleep through the board's hook until the earliest deadline of the
 //!    three (server, addressing, next link check), or until the NIC has
 //!    work; no deadline means the NIC alone wakes it.
@@ -20,6 +22,8 @@ use core::fmt;
 
 use log::{info, warn};
 use multiserve::addressing::{Addressing, Change};
+#[cfg(feature = "status")]
+use multiserve::status::{Status, Watched};
 use multiserve::{Config as ServerConfig, Reverse, Server};
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::phy::Device;
@@ -28,6 +32,8 @@ use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
 
 use crate::memory::Memory;
 use crate::{idle_timeout, CLIENTS, DHCP_TIMEOUT, FRAMING, MAX_LINE, POOL, PORT, SPARE};
+#[cfg(feature = "status")]
+use crate::{STATUS_CLIENTS, STATUS_POOL, STATUS_PORT, STATUS_ROWS, STATUS_SPARE};
 
 /// What a board brings to [`serve`].
 pub struct Board<D> {
@@ -85,6 +91,25 @@ fn server_config() -> ServerConfig {
     }
 }
 
+/// The status server's settings (feature `status`).
+#[cfg(feature = "status")]
+fn status_config() -> ServerConfig {
+    ServerConfig {
+        port: STATUS_PORT,
+        clients: Some(STATUS_CLIENTS),
+        spare: Some(STATUS_SPARE),
+        idle_timeout: Some(idle_timeout()),
+        ..ServerConfig::default()
+    }
+}
+
+/// The reverse server, watched by the status server (feature `status`).
+#[cfg(feature = "status")]
+type Services = Watched<'static, Server<'static, Reverse, POOL>, STATUS_ROWS, STATUS_POOL>;
+/// The reverse server alone (without the feature `status`).
+#[cfg(not(feature = "status"))]
+type Services = Server<'static, Reverse, POOL>;
+
 /// Runs the board's server for ever; returns only if it cannot start.
 ///
 /// `link` is called once per loop turn with the device and the time;
@@ -117,7 +142,7 @@ pub struct Stack<D> {
     iface: Interface,
     sockets: SocketSet<'static>,
     addressing: Addressing,
-    server: Server<'static, Reverse, POOL>,
+    services: Services,
     announced: bool,
     link_up: bool,
 }
@@ -146,13 +171,21 @@ impl<D: Device> Stack<D> {
         let service = Reverse::new(FRAMING, MAX_LINE);
         let server = Server::new(server_config(), service, memory.resources, &mut sockets)
             .map_err(Error::Server)?;
+        #[cfg(feature = "status")]
+        let services = Watched::new(
+            server,
+            Server::new(status_config(), Status::new(), memory.status, &mut sockets)
+                .map_err(Error::Server)?,
+        );
+        #[cfg(not(feature = "status"))]
+        let services = server;
         Ok(Stack {
             device,
             now,
             iface,
             sockets,
             addressing,
-            server,
+            services,
             announced: false,
             link_up: false,
         })
@@ -183,8 +216,17 @@ impl<D: Device> Stack<D> {
             }
         }
 
+        #[cfg(feature = "status")]
+        let delay = multiserve::poll(
+            now,
+            &mut self.iface,
+            &mut self.device,
+            &mut self.sockets,
+            &mut self.services,
+        );
+        #[cfg(not(feature = "status"))]
         let delay = self
-            .server
+            .services
             .poll(now, &mut self.iface, &mut self.device, &mut self.sockets);
         let mut deadline = delay.map(|d| now + d);
         let (change, wake) = self
@@ -212,12 +254,22 @@ pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
-/// Logs the one `serving on IP:PORT` line the first time an address is up,
-/// and each new address after it.
+/// Logs the one `serving on IP:PORT` line the first time an address is up
+/// (`serving on IP:PORT, status on IP:STATUS_PORT` with the feature
+/// `status`), and each new address after it.
 fn announce(address: Ipv4Cidr, announced: &mut bool) {
     if *announced {
         info!("address now {}", address.address());
     } else {
+        #[cfg(feature = "status")]
+        info!(
+            "serving on {}:{}, status on {}:{}",
+            address.address(),
+            PORT,
+            address.address(),
+            STATUS_PORT
+        );
+        #[cfg(not(feature = "status"))]
         info!("serving on {}:{}", address.address(), PORT);
         *announced = true;
     }
