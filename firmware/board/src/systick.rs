@@ -48,10 +48,17 @@ fn SysTick() {
 /// arriving between check and `wfi` still ends the `wfi` (it wakes on
 /// pending interrupts) rather than being missed; its handler runs when the
 /// mask is lifted, before the next check.
-pub fn sleep(deadline: Option<Instant>, mut work: impl FnMut() -> bool) {
+pub fn sleep(deadline: Option<Instant>, work: impl FnMut() -> bool) {
+    sleep_by(now, deadline, work)
+}
+
+/// [`sleep`] by another clock than SysTick's count (`clock`), for boards
+/// whose time comes from a free-running counter; SysTick's exception still
+/// ends each `wfi` once a millisecond, and `clock` is read after each.
+pub fn sleep_by(clock: fn() -> Instant, deadline: Option<Instant>, mut work: impl FnMut() -> bool) {
     loop {
         let wake = cortex_m::interrupt::free(|_| {
-            let due = deadline.is_some_and(|at| now() >= at);
+            let due = deadline.is_some_and(|at| clock() >= at);
             if due || work() {
                 return true;
             }

@@ -2,9 +2,9 @@
 //! emulated by QEMU's `mps2-an385` machine.
 //!
 //! * NIC: the board's SMSC LAN9118 at 0x4020_0000, IRQ 13 ([`lan9118`]).
-//! * Clock: SysTick at 1 kHz from the 25 MHz core clock
-//!   ([`multiserve_board::systick`]); sleep is `wfi` until the deadline or
-//!   the NIC's interrupt.
+//! * Clock: the CMSDK timer 0, free-running at 25 MHz ([`clock`]), read
+//!   on demand; SysTick at 1 kHz ends each `wfi`, and sleep is `wfi` until
+//!   the deadline or the NIC's interrupt.
 //! * Logging: `log` over semihosting ([`logger`]). Panics print their
 //!   location and message, then end the emulation with a failure status.
 //! * Address: DHCPv4, else 10.0.2.15/24 via 10.0.2.2 (QEMU's user network).
@@ -17,6 +17,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod clock;
 mod lan9118;
 mod logger;
 
@@ -38,6 +39,7 @@ fn main() -> ! {
     let Some(core) = cortex_m::Peripherals::take() else {
         halt("core peripherals already taken")
     };
+    clock::start();
     systick::start(core.SYST, CORE_HZ);
 
     let nic = match Lan9118::take(FALLBACK_MAC) {
@@ -52,7 +54,7 @@ fn main() -> ! {
         random_seed: u64::from(nic.entropy()) << 32 | u64::from(nic.entropy()),
         device: nic,
         mac,
-        now: systick::now,
+        now: clock::now,
         fallback: Ipv4Cidr::new(Ipv4Address::new(10, 0, 2, 15), 24),
         gateway: Some(Ipv4Address::new(10, 0, 2, 2)),
     };
@@ -61,7 +63,7 @@ fn main() -> ! {
         check_again: None,
     };
     let sleep = |nic: &mut Lan9118, deadline| {
-        systick::sleep(deadline, || {
+        clock::sleep(deadline, || {
             lan9118::interrupt_pending() || nic.rx_pending()
         })
     };
