@@ -35,7 +35,8 @@
 //!   least the service's windows);
 //! - one `tcp::Socket` control block and one `SocketStorage` entry
 //!   (smoltcp's);
-//! - one [`Slot`] in the server, [`Server::SLOT_SIZE`] bytes.
+//! - one [`Slot`] and one service session in the server,
+//!   [`Server::SLOT_SIZE`] bytes together.
 //!
 //! Shared by all connections: the input and output scratch buffers (each at
 //! least the service's window, e.g. 1026 bytes for lines of 1024).
