@@ -26,13 +26,13 @@
 //! exchange borrows the server's shared input and output buffers for the
 //! duration of one call.
 
-use smoltcp::iface::SocketHandle;
+use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{Socket, State};
 use smoltcp::time::Instant;
 use smoltcp::wire::IpEndpoint;
 
 use crate::config::Config;
-use crate::service::{Output, Service};
+use crate::service::{Output, Progress, Service};
 use crate::stats::Stats;
 
 /// Where a pool socket is in its life; see the [module docs](self).
@@ -188,24 +188,35 @@ impl CloseReason {
     }
 }
 
-/// What a slot's step borrows from the server.
-pub(crate) struct Shared<'b, S: Service> {
-    pub service: &'b mut S,
-    pub input: &'b mut [u8],
-    pub output: &'b mut [u8],
+/// What a slot's step borrows from the server, whatever its service.
+pub(crate) struct Cx<'b> {
     pub stats: &'b mut Stats,
     pub config: &'b Config,
     pub now: Instant,
     pub shutting_down: bool,
 }
 
-/// One pool socket's server-side state: its phase and its service session.
+/// What an exchange with the service borrows from the server: the service,
+/// the sessions (one per slot, in pool order) and the scratch buffers.
+pub(crate) struct Shared<'b, S: Service> {
+    pub service: &'b mut S,
+    pub sessions: &'b mut [S::Session],
+    pub input: &'b mut [u8],
+    pub output: &'b mut [u8],
+}
+
+/// One pool socket's server-side state, but for its service session: its
+/// handle, phase and counts.
+///
+/// The server keeps the sessions in an array of their own, beside its
+/// slots, so that everything a slot does without the service is the same
+/// code for every service and pool size; only the exchange with the
+/// service (`Serve`) is per service.
 #[derive(Debug)]
-pub struct Slot<T> {
+pub struct Slot {
     pub(crate) handle: SocketHandle,
     pub(crate) index: usize,
     pub(crate) phase: Phase,
-    pub(crate) session: T,
     /// Bytes of the current (or last) connection consumed by the service.
     pub(crate) bytes_in: u64,
     /// Bytes of the current (or last) connection written to it: answers,
@@ -237,7 +248,28 @@ pub(crate) enum Reclaim {
     HalfOpen,
 }
 
-impl<T> Slot<T> {
+/// What a slot's step left to do.
+enum Step {
+    /// Nothing: the step is over; when the slot next needs one because of
+    /// its own timers.
+    Done(Option<Instant>),
+    /// The connection is served: exchange with the service.
+    Serve,
+}
+
+impl Slot {
+    pub(crate) fn new(index: usize, handle: SocketHandle) -> Self {
+        Slot {
+            handle,
+            index,
+            phase: Phase::Off,
+            bytes_in: 0,
+            bytes_out: 0,
+            role: Role::Off,
+            role_since: Instant::ZERO,
+        }
+    }
+
     /// Make the socket listen on `port`, dropping whatever it held without
     /// sending anything.
     pub(crate) fn arm(&mut self, socket: &mut Socket<'_>, port: u16) {
@@ -255,6 +287,18 @@ impl<T> Slot<T> {
                 self.phase = Phase::Off;
             }
         }
+    }
+
+    /// Make the socket listen on `port` again in a fresh socket-set entry.
+    /// smoltcp remembers, per entry, a neighbour it could not reach (a
+    /// flood's spoofed address) and keeps that entry silent for up to 1 s:
+    /// the next client's SYN-ACK must not wait for it. The entry freed is
+    /// the one taken again, so the handle (and the order) stays the same
+    /// as long as the set has no free entry before it.
+    pub(crate) fn recycle<'a>(&mut self, sockets: &mut SocketSet<'a>, port: u16) {
+        let socket = sockets.remove(self.handle);
+        self.handle = sockets.add(socket);
+        self.arm(sockets.get_mut::<Socket<'a>>(self.handle), port);
     }
 
     /// Stop listening (a half-open peer is sent a reset).
@@ -297,6 +341,30 @@ impl<T> Slot<T> {
                 _ => None,
             },
             _ => None,
+        }
+    }
+
+    /// Advance the slot by one poll step, except for a queued connection
+    /// (the server decides who gets a place) and the exchange of a served
+    /// one. A handshake dropped (timed out, failed) may have silenced its
+    /// socket-set entry for an unreachable peer, so the socket listens
+    /// again in a fresh one.
+    fn step_unserved<'a>(&mut self, sockets: &mut SocketSet<'a>, cx: &mut Cx<'_>) -> Step {
+        let socket = sockets.get_mut::<Socket<'a>>(self.handle);
+        match self.phase {
+            Phase::Off | Phase::Queued { .. } => Step::Done(None),
+            Phase::Listening | Phase::HalfOpen { .. } => {
+                let half_open = matches!(self.phase, Phase::HalfOpen { .. });
+                let next = self.await_client(socket, cx.now, cx.config, cx.stats);
+                if half_open && self.phase == Phase::Listening {
+                    self.recycle(sockets, cx.config.port);
+                }
+                Step::Done(next)
+            }
+            Phase::Serving { .. } => Step::Serve,
+            Phase::Busy { deadline } | Phase::Lingering { deadline } => {
+                Step::Done(self.finish_close(socket, deadline, cx))
+            }
         }
     }
 
@@ -344,28 +412,25 @@ impl<T> Slot<T> {
 
     /// Busy or lingering: once the socket is closed, listen again (or stay
     /// off while shutting down); past `deadline`, abort with a reset.
-    pub(crate) fn finish_close(
+    fn finish_close(
         &mut self,
         socket: &mut Socket<'_>,
         deadline: Instant,
-        now: Instant,
-        port: u16,
-        shutting_down: bool,
-        stats: &mut Stats,
+        cx: &mut Cx<'_>,
     ) -> Option<Instant> {
         if !socket.is_open() {
-            if shutting_down {
+            if cx.shutting_down {
                 self.phase = Phase::Off;
             } else {
-                self.arm(socket, port);
+                self.arm(socket, cx.config.port);
             }
             None
-        } else if now >= deadline {
+        } else if cx.now >= deadline {
             log::warn!("slot {}: closing handshake timed out, aborting", self.index);
-            stats.close_aborted = stats.close_aborted.saturating_add(1);
+            cx.stats.close_aborted = cx.stats.close_aborted.saturating_add(1);
             socket.abort();
             // Let the reset go out; the next step sees CLOSED.
-            Some(now)
+            Some(cx.now)
         } else {
             Some(deadline)
         }
@@ -436,60 +501,12 @@ impl<T> Slot<T> {
             smoltcp::time::Duration::ZERO
         }
     }
-}
 
-impl<T: Default> Slot<T> {
-    pub(crate) fn new(index: usize, handle: SocketHandle) -> Self {
-        Slot {
-            handle,
-            index,
-            phase: Phase::Off,
-            session: T::default(),
-            bytes_in: 0,
-            bytes_out: 0,
-            role: Role::Off,
-            role_since: Instant::ZERO,
-        }
-    }
-
-    /// Advance the slot by one poll step, except for a queued connection
-    /// (the server decides who gets a place). Returns when it next needs a
-    /// step because of its own timers (`None`: only when the network says).
-    pub(crate) fn step<S>(
-        &mut self,
-        socket: &mut Socket<'_>,
-        cx: &mut Shared<'_, S>,
-    ) -> Option<Instant>
-    where
-        S: Service<Session = T>,
-    {
-        match self.phase {
-            Phase::Off | Phase::Queued { .. } => None,
-            Phase::Listening | Phase::HalfOpen { .. } => {
-                self.await_client(socket, cx.now, cx.config, cx.stats)
-            }
-            Phase::Serving { .. } => self.serve(socket, cx),
-            Phase::Busy { deadline } | Phase::Lingering { deadline } => self.finish_close(
-                socket,
-                deadline,
-                cx.now,
-                cx.config.port,
-                cx.shutting_down,
-                cx.stats,
-            ),
-        }
-    }
-
-    /// Queued: take a client place and serve at once. A connection the
-    /// peer reset while it waited is dropped, and the socket listens again.
-    pub(crate) fn admit<S>(
-        &mut self,
-        socket: &mut Socket<'_>,
-        cx: &mut Shared<'_, S>,
-    ) -> Option<Instant>
-    where
-        S: Service<Session = T>,
-    {
+    /// Queued: take a client place. A connection the peer reset while it
+    /// waited is dropped, and the socket listens again: `None`. Otherwise
+    /// whether the connection had waited (since an earlier poll step).
+    fn take_place(&mut self, socket: &mut Socket<'_>, cx: &mut Cx<'_>) -> Option<bool> {
+        let waited = matches!(self.phase, Phase::Queued { since } if since < cx.now);
         let remote = match (socket.state(), socket.remote_endpoint()) {
             (State::Established | State::CloseWait, Some(remote)) => remote,
             _ => {
@@ -511,7 +528,6 @@ impl<T: Default> Slot<T> {
             self.index,
             Peer(remote)
         );
-        self.session = T::default();
         self.phase = Phase::Serving {
             remote,
             last_activity: cx.now,
@@ -521,15 +537,17 @@ impl<T: Default> Slot<T> {
                 peer_closed: false,
             },
         };
-        self.serve(socket, cx)
+        Some(waited)
     }
 
-    fn end<S: Service>(&mut self, reason: CloseReason, cx: &mut Shared<'_, S>) {
-        self.end_served(reason, cx.now, cx.config, cx.stats);
+    /// A connection given a place after it `waited` was served (or
+    /// already done with): count it.
+    fn count_admitted(&self, waited: bool, stats: &mut Stats) {
+        if waited && matches!(self.phase, Phase::Serving { .. } | Phase::Lingering { .. }) {
+            stats.queued_then_served = stats.queued_then_served.saturating_add(1);
+        }
     }
-}
 
-impl<T> Slot<T> {
     /// A served connection is over: count it, and linger.
     pub(crate) fn end_served(
         &mut self,
@@ -559,13 +577,34 @@ impl<T> Slot<T> {
             deadline: now + config.close_timeout,
         };
     }
-}
 
-impl<T: Default> Slot<T> {
-    fn serve<S>(&mut self, socket: &mut Socket<'_>, cx: &mut Shared<'_, S>) -> Option<Instant>
-    where
-        S: Service<Session = T>,
-    {
+    /// Served: before the exchange. A connection the peer reset ends here,
+    /// and the socket listens again: `None`. Otherwise the socket's queues
+    /// as the last exchange left them.
+    fn before_exchange(&mut self, socket: &mut Socket<'_>, cx: &mut Cx<'_>) -> Option<Seen> {
+        let Phase::Serving { seen, .. } = self.phase else {
+            return None;
+        };
+        if !socket.is_active() {
+            // CLOSED with no close of ours: the peer reset the connection.
+            self.end_served(CloseReason::PeerReset, cx.now, cx.config, cx.stats);
+            self.arm(socket, cx.config.port);
+            return None;
+        }
+        Some(seen)
+    }
+
+    /// Served: after the `exchange` (`wants_output`: whether the service
+    /// still has something to write). Note the activity, and close the
+    /// connection if it is done. Returns when the slot next needs a step
+    /// because of its own timers.
+    fn after_exchange(
+        &mut self,
+        socket: &mut Socket<'_>,
+        exchange: Exchange,
+        wants_output: bool,
+        cx: &mut Cx<'_>,
+    ) -> Option<Instant> {
         let Phase::Serving {
             remote,
             mut last_activity,
@@ -575,18 +614,6 @@ impl<T: Default> Slot<T> {
             return None;
         };
         let now = cx.now;
-        if !socket.is_active() {
-            // CLOSED with no close of ours: the peer reset the connection.
-            self.end(CloseReason::PeerReset, cx);
-            self.arm(socket, cx.config.port);
-            return None;
-        }
-        let before = Seen::of(socket);
-        let exchange = if before == seen && !cx.service.wants_output(&self.session) {
-            Exchange::default()
-        } else {
-            exchange(socket, &mut self.session, cx)
-        };
         self.bytes_in = self.bytes_in.saturating_add(exchange.bytes_in);
         self.bytes_out = self.bytes_out.saturating_add(exchange.bytes_out);
         let after = Seen::of(socket);
@@ -599,8 +626,7 @@ impl<T: Default> Slot<T> {
             seen: after,
         };
 
-        let peer_done =
-            after.peer_closed && after.recv_queue == 0 && !cx.service.wants_output(&self.session);
+        let peer_done = after.peer_closed && after.recv_queue == 0 && !wants_output;
         let idle_deadline = cx.config.idle_timeout.map(|t| last_activity + t);
         let reason = if exchange.close || cx.shutting_down {
             Some(CloseReason::ServerClosed)
@@ -615,11 +641,92 @@ impl<T: Default> Slot<T> {
             Some(reason) => {
                 // FIN goes out after everything already queued.
                 socket.close();
-                self.end(reason, cx);
+                self.end_served(reason, now, cx.config, cx.stats);
                 Some(now + cx.config.close_timeout)
             }
             None => idle_deadline,
         }
+    }
+}
+
+/// The exchange with the service, the one part of a walk that depends on
+/// it: implemented once per service, called through `dyn` so that the walk
+/// around it is the same code for every service and pool size.
+pub(crate) trait Serve {
+    /// Exchange with the service on `slot`'s served connection (first
+    /// giving it a fresh session, if `fresh`), and close the connection if
+    /// it is done. Returns when the slot next needs a step because of its
+    /// own timers.
+    fn serve(
+        &mut self,
+        slot: &mut Slot,
+        socket: &mut Socket<'_>,
+        cx: &mut Cx<'_>,
+        fresh: bool,
+    ) -> Option<Instant>;
+}
+
+impl<S: Service> Serve for Shared<'_, S> {
+    fn serve(
+        &mut self,
+        slot: &mut Slot,
+        socket: &mut Socket<'_>,
+        cx: &mut Cx<'_>,
+        fresh: bool,
+    ) -> Option<Instant> {
+        let Shared {
+            service,
+            sessions,
+            input,
+            output,
+        } = self;
+        let session = sessions.get_mut(slot.index)?;
+        if fresh {
+            *session = S::Session::default();
+        }
+        let seen = slot.before_exchange(socket, cx)?;
+        let exchange = if Seen::of(socket) == seen && !service.wants_output(session) {
+            Exchange::default()
+        } else {
+            exchange::<S>(socket, session, cx.stats, service, input, output)
+        };
+        let wants_output = service.wants_output(session);
+        slot.after_exchange(socket, exchange, wants_output, cx)
+    }
+}
+
+impl Slot {
+    /// Advance the slot by one poll step, except for a queued connection
+    /// (the server decides who gets a place). Returns when it next needs a
+    /// step because of its own timers (`None`: only when the network says).
+    pub(crate) fn step<'a>(
+        &mut self,
+        sockets: &mut SocketSet<'a>,
+        cx: &mut Cx<'_>,
+        served: &mut dyn Serve,
+    ) -> Option<Instant> {
+        match self.step_unserved(sockets, cx) {
+            Step::Done(next) => next,
+            Step::Serve => {
+                let socket = sockets.get_mut::<Socket<'a>>(self.handle);
+                served.serve(self, socket, cx, false)
+            }
+        }
+    }
+
+    /// Queued: take a client place, with a fresh session, and serve at
+    /// once. A connection the peer reset while it waited is dropped, and
+    /// the socket listens again.
+    pub(crate) fn admit(
+        &mut self,
+        socket: &mut Socket<'_>,
+        cx: &mut Cx<'_>,
+        served: &mut dyn Serve,
+    ) -> Option<Instant> {
+        let waited = self.take_place(socket, cx)?;
+        let next = served.serve(self, socket, cx, true);
+        self.count_admitted(waited, cx.stats);
+        next
     }
 }
 
@@ -641,66 +748,111 @@ struct Exchange {
 fn exchange<S: Service>(
     socket: &mut Socket<'_>,
     session: &mut S::Session,
-    cx: &mut Shared<'_, S>,
+    stats: &mut Stats,
+    service: &mut S,
+    input: &mut [u8],
+    output: &mut [u8],
 ) -> Exchange {
     let mut result = Exchange::default();
-    let window = cx.service.input_window();
+    let window = service.input_window();
     loop {
         let queued = socket.recv_queue();
-        if (queued == 0 && !cx.service.wants_output(session)) || !socket.may_send() {
+        if (queued == 0 && !service.wants_output(session)) || !socket.may_send() {
             break;
         }
-        let room = socket
-            .send_capacity()
-            .saturating_sub(socket.send_queue())
-            .min(cx.output.len());
-        // Show the service what it can answer now: as much as fits the
-        // room for answers, but never less than its window (so a request
-        // can always be seen whole). Copying more would be copied again.
-        let limit = room.max(window).min(cx.input.len());
-        let Some(view) = cx.input.get_mut(..limit) else {
+        let Some(shown) = show(socket, input, output.len(), window) else {
             break;
         };
-        let Ok(shown) = socket.peek_slice(view) else {
-            break;
-        };
-        let finished = socket.state() == State::CloseWait && shown == queued;
-        let (Some(input), Some(output)) = (cx.input.get(..shown), cx.output.get_mut(..room)) else {
+        let (Some(input), Some(output)) = (input.get(..shown.input), output.get_mut(..shown.room))
+        else {
             break;
         };
         let mut output = Output::new(output);
-        let progress = cx.service.receive(session, input, finished, &mut output);
-        let consumed = progress.consumed.min(shown);
-        let written = output.len();
-        if written > 0 {
-            match socket.send_slice(output.written()) {
-                Ok(sent) if sent == written => {}
-                // Cannot happen: `room` is free space. Do not lose the
-                // request: keep it unconsumed and stop here.
-                _ => {
-                    log::warn!("transmit buffer refused an answer that fit");
-                    break;
-                }
-            }
-        }
-        discard(socket, consumed);
-        let stats = &mut *cx.stats;
-        stats.bytes_in = stats.bytes_in.saturating_add(consumed as u64);
-        stats.bytes_out = stats.bytes_out.saturating_add(written as u64);
-        stats.answered = stats.answered.saturating_add(u64::from(progress.answered));
-        stats.rejected = stats.rejected.saturating_add(u64::from(progress.rejected));
-        result.bytes_in = result.bytes_in.saturating_add(consumed as u64);
-        result.bytes_out = result.bytes_out.saturating_add(written as u64);
-        if consumed == 0 && written == 0 {
-            break;
-        }
-        result.moved = true;
-        if progress.close {
-            result.close = true;
+        let progress = service.receive(session, input, shown.finished, &mut output);
+        if !take_answer(
+            socket,
+            output.written(),
+            progress,
+            shown.input,
+            stats,
+            &mut result,
+        ) {
             break;
         }
     }
     result
+}
+
+/// What an exchange shows the service.
+struct Shown {
+    /// Received bytes copied to the start of the input buffer.
+    input: usize,
+    /// Room for answers.
+    room: usize,
+    /// Whether the input is all the peer will ever send.
+    finished: bool,
+}
+
+/// Copy what the service can answer now from the socket to `input`: as
+/// much as fits the room for answers (at most `output` bytes), but never
+/// less than its `window` (so a request can always be seen whole).
+/// Copying more would be copied again.
+fn show(socket: &mut Socket<'_>, input: &mut [u8], output: usize, window: usize) -> Option<Shown> {
+    let queued = socket.recv_queue();
+    let room = socket
+        .send_capacity()
+        .saturating_sub(socket.send_queue())
+        .min(output);
+    let limit = room.max(window).min(input.len());
+    let view = input.get_mut(..limit)?;
+    let shown = socket.peek_slice(view).ok()?;
+    Some(Shown {
+        input: shown,
+        room,
+        finished: socket.state() == State::CloseWait && shown == queued,
+    })
+}
+
+/// Send the service's answer (`written`), remove what it consumed of the
+/// `shown` bytes, and count both. Returns whether to offer the service
+/// more: it made progress and did not ask to close.
+fn take_answer(
+    socket: &mut Socket<'_>,
+    written: &[u8],
+    progress: Progress,
+    shown: usize,
+    stats: &mut Stats,
+    result: &mut Exchange,
+) -> bool {
+    let consumed = progress.consumed.min(shown);
+    let written_len = written.len();
+    if written_len > 0 {
+        match socket.send_slice(written) {
+            Ok(sent) if sent == written_len => {}
+            // Cannot happen: the room was free space. Do not lose the
+            // request: keep it unconsumed and stop here.
+            _ => {
+                log::warn!("transmit buffer refused an answer that fit");
+                return false;
+            }
+        }
+    }
+    discard(socket, consumed);
+    stats.bytes_in = stats.bytes_in.saturating_add(consumed as u64);
+    stats.bytes_out = stats.bytes_out.saturating_add(written_len as u64);
+    stats.answered = stats.answered.saturating_add(u64::from(progress.answered));
+    stats.rejected = stats.rejected.saturating_add(u64::from(progress.rejected));
+    result.bytes_in = result.bytes_in.saturating_add(consumed as u64);
+    result.bytes_out = result.bytes_out.saturating_add(written_len as u64);
+    if consumed == 0 && written_len == 0 {
+        return false;
+    }
+    result.moved = true;
+    if progress.close {
+        result.close = true;
+        return false;
+    }
+    true
 }
 
 /// Remove `count` bytes (already handled) from the socket's receive buffer.

@@ -35,7 +35,8 @@
 //!   least the service's windows);
 //! - one `tcp::Socket` control block and one `SocketStorage` entry
 //!   (smoltcp's);
-//! - one [`Slot`] in the server, [`Server::SLOT_SIZE`] bytes.
+//! - one [`Slot`] and one service session in the server,
+//!   [`Server::SLOT_SIZE`] bytes together.
 //!
 //! Shared by all connections: the input and output scratch buffers (each at
 //! least the service's window, e.g. 1026 bytes for lines of 1024).
@@ -47,10 +48,9 @@ use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::IpAddress;
 
 use crate::config::{Config, FullPolicy};
-use crate::connection::{holds_place, CloseReason, Phase, Reclaim, Shared, Slot};
+use crate::connection::{holds_place, CloseReason, Cx, Phase, Reclaim, Serve, Shared, Slot};
 use crate::service::Service;
 use crate::services::{Services, Syn};
 use crate::stats::Stats;
@@ -185,16 +185,28 @@ const BUSY_LINE_CAPACITY: usize = 80;
 /// A select-style server over a fixed pool of `N` smoltcp TCP sockets; see
 /// the [module docs](self).
 pub struct Server<'a, S: Service, const N: usize> {
+    /// Everything that is the same whatever the service and pool size.
+    core: Core,
+    slots: [Slot; N],
+    /// The service session of each slot, in the same order.
+    sessions: [S::Session; N],
+    service: S,
+    input: &'a mut [u8],
+    output: &'a mut [u8],
+}
+
+/// A server's state besides its service, sessions, slots and scratch
+/// buffers. What the server does without its service (admission,
+/// listening, reclaiming, SYNs, the queue, counting, describing) is
+/// written once, here, over the slots as a slice: the same code for every
+/// service and pool size.
+struct Core {
     config: Config,
     /// The capacity: connections served at once.
     clients: usize,
     /// Sockets used: the capacity plus the spare sockets.
     in_use: usize,
-    service: S,
-    slots: [Slot<S::Session>; N],
     busy_line: heapless::String<BUSY_LINE_CAPACITY>,
-    input: &'a mut [u8],
-    output: &'a mut [u8],
     stats: Stats,
     shutting_down: bool,
     /// The first listening socket, watched between frames for a SYN.
@@ -205,8 +217,8 @@ pub struct Server<'a, S: Service, const N: usize> {
 
 impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// Bytes of server state per pool socket, besides the socket and its
-    /// buffers.
-    pub const SLOT_SIZE: usize = core::mem::size_of::<Slot<S::Session>>();
+    /// buffers: its slot and its service session.
+    pub const SLOT_SIZE: usize = core::mem::size_of::<Slot>() + core::mem::size_of::<S::Session>();
 
     /// Make a server: configure the pool sockets, add them to `sockets`,
     /// and make the ones in use listen on the service port.
@@ -291,69 +303,28 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
             input,
             output,
         } = resources;
-        if config.port == 0 {
-            return Err(Error::PortZero);
-        }
-        let (clients, spare) = config.split(N).ok_or(Error::PoolTooSmall {
-            clients: config.clients,
-            spare: config.spare,
-            pool: N,
-        })?;
-        let in_use = clients + spare;
-        let mut busy_line = heapless::String::new();
-        // Cannot fail: the capacity holds the longest number.
-        let _ = fmt::Write::write_fmt(
-            &mut busy_line,
-            format_args!("busy: all {clients} slots are in use, try again later\n"),
-        );
-        let need_in = service.input_window();
-        let need_out = service.output_window().max(busy_line.len());
-        check(Buffer::Input, need_in, input.len())?;
-        check(Buffer::Output, service.output_window(), output.len())?;
-        for (n, socket) in pool.iter().enumerate().take(in_use) {
-            check(Buffer::Receive(n), need_in, socket.recv_capacity())?;
-            check(Buffer::Transmit(n), need_out, socket.send_capacity())?;
-        }
-
+        let core = Core::new(
+            config,
+            service.input_window(),
+            service.output_window(),
+            &pool,
+            input.len(),
+            output.len(),
+        )?;
         let mut index = 0;
-        let mut previous: Option<SocketHandle> = None;
-        let mut in_order = true;
-        let slots = pool.map(|mut socket| {
-            configure(&mut socket, &config);
-            let handle = sockets.add(socket);
-            in_order &= previous.is_none_or(|p| p < handle);
-            previous = Some(handle);
-            let mut slot = Slot::new(index, handle);
-            if index < in_use {
-                slot.arm(sockets.get_mut::<tcp::Socket>(handle), config.port);
-            }
+        let mut slots = pool.map(|socket| {
+            let slot = core.add(index, socket, sockets);
             index += 1;
             slot
         });
-        if !in_order {
-            return Err(Error::SocketOrder);
-        }
-        log::debug!(
-            "pool of {} sockets: {} clients, {} spare, listening on port {}, {} bytes per slot",
-            N,
-            clients,
-            spare,
-            config.port,
-            Self::SLOT_SIZE
-        );
+        core.arm_pool(&mut slots, sockets, Self::SLOT_SIZE)?;
         Ok(Server {
-            config,
-            clients,
-            in_use,
-            service,
+            core,
             slots,
-            busy_line,
+            sessions: core::array::from_fn(|_| S::Session::default()),
+            service,
             input,
             output,
-            stats: Stats::default(),
-            shutting_down: false,
-            watch: None,
-            may_listen: true,
         })
     }
 
@@ -381,354 +352,51 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     pub fn serve(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
         // A SYN taken since the last look: the caller polled the interface
         // itself (`poll` looks after every frame, and walks with `walk`).
-        for i in 0..self.in_use {
-            if self.phase(i) == Some(Phase::Listening)
-                && self.socket_state(i, sockets) != Some(State::Listen)
-            {
-                self.syn_arrived(i, now, sockets);
-            }
-        }
+        self.core.syns_taken(&mut self.slots, now, sockets);
         self.walk(now, sockets)
     }
 
     /// The walk of [`Server::serve`], once every SYN taken is known.
     fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
-        let mut next = None;
-        let (mut serving, mut queued) = (0usize, false);
-        // Handshakes dropped (timed out): each may have silenced its
-        // socket-set entry for an unreachable peer, so it is recycled.
-        let mut dropped: heapless::Vec<usize, N> = heapless::Vec::new();
-        {
-            let in_use = self.in_use;
-            let (slots, mut cx) = self.parts(now);
-            for (i, slot) in slots.iter_mut().enumerate().take(in_use) {
-                let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
-                let half_open = matches!(slot.phase, Phase::HalfOpen { .. });
-                next = earliest(next, slot.step(socket, &mut cx));
-                if half_open && slot.phase == Phase::Listening {
-                    // Cannot fail: at most one entry per socket.
-                    let _ = dropped.push(i);
-                }
-                queued |= matches!(slot.phase, Phase::Queued { .. });
-                serving += usize::from(holds_place(slot.phase, socket));
-            }
-        }
-        for i in dropped {
-            self.recycle(i, sockets);
-        }
-        if queued {
-            next = earliest(next, self.admit_queued(serving, now, sockets));
-        }
-        self.count_roles(now);
-        self.listener(sockets);
-        next
-    }
-
-    /// The slots, and what their steps borrow from the server.
-    fn parts(&mut self, now: Instant) -> (&mut [Slot<S::Session>; N], Shared<'_, S>) {
-        let cx = Shared {
+        let mut shared = Shared {
             service: &mut self.service,
+            sessions: &mut self.sessions,
             input: &mut *self.input,
             output: &mut *self.output,
-            stats: &mut self.stats,
-            config: &self.config,
-            now,
-            shutting_down: self.shutting_down,
         };
-        (&mut self.slots, cx)
-    }
-
-    /// Give queued connections the free places, oldest first; answer those
-    /// that waited too long (or all of them, when shutting down).
-    fn admit_queued(
-        &mut self,
-        mut serving: usize,
-        now: Instant,
-        sockets: &mut SocketSet<'a>,
-    ) -> Option<Instant> {
-        let mut next = None;
-        while serving < self.clients && !self.shutting_down {
-            let Some(i) = self.oldest_queued() else { break };
-            let (slots, mut cx) = self.parts(now);
-            let Some(slot) = slots.get_mut(i) else {
-                break;
-            };
-            let waited = matches!(slot.phase, Phase::Queued { since } if since < now);
-            let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
-            next = earliest(next, slot.admit(socket, &mut cx));
-            if waited && matches!(slot.phase, Phase::Serving { .. } | Phase::Lingering { .. }) {
-                cx.stats.queued_then_served = cx.stats.queued_then_served.saturating_add(1);
-            }
-            serving = self.serving(sockets);
-        }
-        for i in 0..self.in_use {
-            let Some(Phase::Queued { since }) = self.phase(i) else {
-                continue;
-            };
-            let until = since + self.config.queue_wait;
-            if now >= until || self.shutting_down {
-                next = earliest(next, Some(self.refuse(i, now, sockets)));
-            } else {
-                next = earliest(next, Some(until));
-            }
-        }
-        next
-    }
-
-    /// Give queued connection `i` the full-server answer.
-    fn refuse(&mut self, i: usize, now: Instant, sockets: &mut SocketSet<'a>) -> Instant {
-        let busy_line = match self.config.when_full {
-            FullPolicy::Busy => Some(self.busy_line.as_bytes()),
-            FullPolicy::Reset => None,
-        };
-        match self.slots.get_mut(i) {
-            Some(slot) => {
-                let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
-                slot.refuse(socket, busy_line, now, &self.config, &mut self.stats)
-            }
-            None => now,
-        }
-    }
-
-    /// Make every free socket listen (or none, when no socket may listen
-    /// now), and watch the first one that listens. Returns whether a frame
-    /// must be looked at before the stack: no socket listens, and one may.
-    fn listener(&mut self, sockets: &mut SocketSet<'a>) -> bool {
-        let may_listen = self.may_listen(sockets);
-        let port = self.config.port;
-        let mut first = None;
-        for (i, slot) in self.slots.iter_mut().enumerate().take(self.in_use) {
-            let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
-            match slot.phase {
-                Phase::Off if may_listen => slot.arm(socket, port),
-                Phase::Listening if !may_listen => slot.disarm(socket),
-                _ => {}
-            }
-            if first.is_none() && slot.phase == Phase::Listening && socket.state() == State::Listen
-            {
-                first = Some(i);
-            }
-        }
-        self.watch = first;
-        self.may_listen = may_listen;
-        first.is_none() && may_listen
-    }
-
-    /// A SYN arrived and no socket listens: take one back for it, in this
-    /// order (lwIP's, in `tcp_alloc`): a socket closed since the last walk,
-    /// a closing socket with nothing unacknowledged left, a closing socket
-    /// with only our FIN unacknowledged, a served connection that is done
-    /// but not yet closed, and last a half-open handshake (from the address
-    /// with the most of them, the oldest first). Never a connection being served or
-    /// waiting for a place, never one with answer bytes the peer has not
-    /// acknowledged. Returns the socket that listens, if one could be had.
-    fn reclaim_listener(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<usize> {
-        // Half-open handshakes per peer address: of those, the address
-        // holding the most gives one up first, so a flood from one address
-        // never costs another client its handshake.
-        let mut peers: heapless::Vec<(IpAddress, usize), N> = heapless::Vec::new();
-        for slot in self.slots.iter().take(self.in_use) {
-            let socket = sockets.get::<tcp::Socket>(slot.handle);
-            if let (Some((Reclaim::HalfOpen, _)), Some(remote)) =
-                (slot.reclaim_rank(socket, now), socket.remote_endpoint())
-            {
-                match peers.iter_mut().find(|(a, _)| *a == remote.addr) {
-                    Some((_, n)) => *n += 1,
-                    // Cannot fail: at most one entry per socket.
-                    None => {
-                        let _ = peers.push((remote.addr, 1));
-                    }
-                }
-            }
-        }
-        let held_by = |socket: &tcp::Socket<'_>| {
-            let addr = socket.remote_endpoint().map(|e| e.addr);
-            peers
-                .iter()
-                .find(|(a, _)| Some(*a) == addr)
-                .map_or(0, |(_, n)| *n)
-        };
-        let mut best: Option<(ReclaimKey, usize)> = None;
-        for (i, slot) in self.slots.iter().enumerate().take(self.in_use) {
-            let socket = sockets.get::<tcp::Socket>(slot.handle);
-            if let Some((rank, at)) = slot.reclaim_rank(socket, now) {
-                let crowd = if rank == Reclaim::HalfOpen {
-                    held_by(socket)
-                } else {
-                    0
-                };
-                let key = (rank, Reverse(crowd), at);
-                if best.is_none_or(|(b, _)| key < b) {
-                    best = Some((key, i));
-                }
-            }
-        }
-        let ((rank, _, _), i) = best?;
-        let slot = self.slots.get_mut(i)?;
-        if let Phase::Serving { .. } = slot.phase {
-            slot.end_served(CloseReason::PeerClosed, now, &self.config, &mut self.stats);
-        }
-        let counter = match rank {
-            Reclaim::Free => None,
-            Reclaim::HalfOpen => Some(&mut self.stats.reclaimed_half_open),
-            Reclaim::Finished | Reclaim::FinOnly | Reclaim::Unclosed => {
-                Some(&mut self.stats.reclaimed_lingering)
-            }
-        };
-        if let Some(counter) = counter {
-            *counter = counter.saturating_add(1);
-        }
-        log::debug!("slot {}: reclaimed ({:?}) to listen", i, rank);
-        self.recycle(i, sockets);
-        self.slots
-            .get(i)
-            .filter(|s| s.phase == Phase::Listening)
-            .map(|_| i)
-    }
-
-    /// Make socket `i` listen again in a fresh socket-set entry. smoltcp
-    /// remembers, per entry, a neighbour it could not reach (a flood's
-    /// spoofed address) and keeps that entry silent for up to 1 s: the
-    /// next client's SYN-ACK must not wait for it. The entry freed is the
-    /// one taken again, so the handle (and the order) stays the same as
-    /// long as the set has no free entry before it.
-    fn recycle(&mut self, i: usize, sockets: &mut SocketSet<'a>) {
-        let Some(slot) = self.slots.get_mut(i) else {
-            return;
-        };
-        let socket = sockets.remove(slot.handle);
-        slot.handle = sockets.add(socket);
-        slot.arm(
-            sockets.get_mut::<tcp::Socket>(slot.handle),
-            self.config.port,
-        );
-    }
-
-    /// Whether sockets should listen now: not while shutting down, and
-    /// with the reset policy and no queue wait, not while every place is
-    /// taken (the SYN is then refused by the stack).
-    fn may_listen(&self, sockets: &SocketSet<'a>) -> bool {
-        !self.shutting_down
-            && (self.config.when_full == FullPolicy::Busy
-                || self.config.queue_wait > Duration::ZERO
-                || self.serving(sockets) < self.clients)
-    }
-
-    /// Socket `i` (watched as the first listening one) left LISTEN. If it
-    /// took a SYN from a client that another socket already holds (a
-    /// retransmitted SYN whose first copy was taken, or whose connection
-    /// is served), the new handshake is dropped silently before it sends
-    /// a SYN-ACK: the client only ever sees one server sequence number,
-    /// so its ACK is never answered with a reset by the wrong socket.
-    fn syn_arrived(&mut self, i: usize, now: Instant, sockets: &mut SocketSet<'a>) {
-        let Some(slot) = self.slots.get(i) else {
-            return;
-        };
-        let socket = sockets.get::<tcp::Socket>(slot.handle);
-        let (State::SynReceived, Some(remote)) = (socket.state(), socket.remote_endpoint()) else {
-            return;
-        };
-        let held = self.slots.iter().enumerate().any(|(j, other)| {
-            j != i
-                && holds_client(other.phase)
-                && sockets.get::<tcp::Socket>(other.handle).remote_endpoint() == Some(remote)
-        });
-        let port = self.config.port;
-        let Some(slot) = self.slots.get_mut(i) else {
-            return;
-        };
-        if held {
-            log::debug!(
-                "slot {}: retransmitted SYN from a client already in a slot, dropped",
-                i
-            );
-            self.stats.half_open_dropped = self.stats.half_open_dropped.saturating_add(1);
-            slot.arm(sockets.get_mut::<tcp::Socket>(slot.handle), port);
-        } else {
-            slot.phase = Phase::HalfOpen { since: now };
-        }
-    }
-
-    /// The queued connection that has waited longest.
-    fn oldest_queued(&self) -> Option<usize> {
-        self.slots
-            .iter()
-            .enumerate()
-            .take(self.in_use)
-            .filter_map(|(i, slot)| match slot.phase {
-                Phase::Queued { since } => Some((since, i)),
-                _ => None,
-            })
-            .min()
-            .map(|(_, i)| i)
-    }
-
-    /// Connections holding a client place.
-    fn serving(&self, sockets: &SocketSet<'a>) -> usize {
-        self.slots
-            .iter()
-            .filter(|s| holds_place(s.phase, sockets.get::<tcp::Socket>(s.handle)))
-            .count()
-    }
-
-    /// Count the lingering and queued sockets, and note every role.
-    fn count_roles(&mut self, now: Instant) {
-        let (mut lingering, mut queued) = (0u32, 0u32);
-        for slot in self.slots.iter_mut() {
-            slot.note_role(now);
-            match slot.phase {
-                Phase::Busy { .. } | Phase::Lingering { .. } => lingering += 1,
-                Phase::Queued { .. } => queued += 1,
-                _ => {}
-            }
-        }
-        self.stats.lingering = lingering;
-        self.stats.queued = queued;
-    }
-
-    fn phase(&self, i: usize) -> Option<Phase> {
-        self.slots.get(i).map(|s| s.phase)
-    }
-
-    fn socket_state(&self, i: usize, sockets: &SocketSet<'a>) -> Option<State> {
-        self.slots
-            .get(i)
-            .map(|s| sockets.get::<tcp::Socket>(s.handle).state())
+        self.core.walk(&mut self.slots, now, sockets, &mut shared)
     }
 
     /// Stop accepting clients; answer what connected clients have already
     /// sent, then close their connections. Poll until
     /// [`Server::is_shut_down`].
     pub fn shutdown(&mut self, sockets: &mut SocketSet<'a>) {
-        self.shutting_down = true;
-        for slot in self.slots.iter_mut() {
-            slot.disarm(sockets.get_mut::<tcp::Socket>(slot.handle));
-        }
+        self.core.shutdown(&mut self.slots, sockets);
     }
 
     /// Whether a shutdown has finished: every connection is closed.
     pub fn is_shut_down(&self) -> bool {
-        self.shutting_down && self.slots.iter().all(|s| s.phase == Phase::Off)
+        self.core.is_shut_down(&self.slots)
     }
 
     /// The counters.
     pub fn stats(&self) -> &Stats {
-        &self.stats
+        &self.core.stats
     }
 
     /// The configuration.
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.core.config
     }
 
     /// The capacity: how many clients are served at once.
     pub fn clients(&self) -> usize {
-        self.clients
+        self.core.clients
     }
 
     /// The spare sockets: those in use beyond the capacity.
     pub fn spare(&self) -> usize {
-        self.in_use - self.clients
+        self.core.spare()
     }
 
     /// The service.
@@ -745,36 +413,15 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
 
 impl<'a, S: Service, const N: usize> Services<'a> for Server<'a, S, N> {
     fn prepare(&mut self, sockets: &mut SocketSet<'a>) -> bool {
-        self.listener(sockets)
+        self.core.listener(&mut self.slots, sockets)
     }
 
     fn syn(&mut self, port: u16, now: Instant, sockets: &mut SocketSet<'a>) -> Syn {
-        if port != self.config.port {
-            return Syn::NotOurs;
-        }
-        if self.watch.is_some() || !self.may_listen {
-            return Syn::Pass;
-        }
-        self.watch = self.reclaim_listener(now, sockets);
-        if self.watch.is_some() {
-            Syn::Pass
-        } else {
-            // No socket can be had now: drop the SYN, as a full SYN queue
-            // does; the client sends it again (after 1 s, then 2 s, ...)
-            // and finds one then.
-            self.stats.syn_dropped = self.stats.syn_dropped.saturating_add(1);
-            Syn::Drop
-        }
+        self.core.syn(&mut self.slots, port, now, sockets)
     }
 
     fn frame_done(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> bool {
-        if let Some(i) = self.watch {
-            if self.socket_state(i, sockets) == Some(State::Listen) {
-                return false;
-            }
-            self.syn_arrived(i, now, sockets);
-        }
-        self.listener(sockets)
+        self.core.frame_done(&mut self.slots, now, sockets)
     }
 
     fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
@@ -782,14 +429,8 @@ impl<'a, S: Service, const N: usize> Services<'a> for Server<'a, S, N> {
     }
 
     fn report<const R: usize>(&self, now: Instant, sockets: &SocketSet<'a>, view: &mut View<R>) {
-        describe(
-            self.describe_service(),
-            &self.slots,
-            self.in_use,
-            now,
-            sockets,
-            view,
-        );
+        self.core
+            .describe(self.service.name(), &self.slots, now, sockets, view);
     }
 
     fn shutdown(&mut self, sockets: &mut SocketSet<'a>) {
@@ -801,19 +442,6 @@ impl<'a, S: Service, const N: usize> Services<'a> for Server<'a, S, N> {
     }
 }
 
-impl<'a, S: Service, const N: usize> Server<'a, S, N> {
-    /// The service as a snapshot lists it.
-    fn describe_service(&self) -> ServiceView {
-        ServiceView {
-            port: self.config.port,
-            name: self.service.name(),
-            clients: self.clients,
-            spare: self.spare(),
-            stats: self.stats,
-        }
-    }
-}
-
 impl<'a, const R: usize, const M: usize> Server<'a, Status<R>, M> {
     /// Describe `watched`, then this server, into the status view.
     pub(crate) fn describe_into_view<P: Services<'a>>(
@@ -822,11 +450,11 @@ impl<'a, const R: usize, const M: usize> Server<'a, Status<R>, M> {
         now: Instant,
         sockets: &SocketSet<'a>,
     ) {
-        let own = self.describe_service();
+        let name = self.service.name();
         let view = self.service.describe();
         view.clear(now);
         watched.report(now, sockets, view);
-        describe(own, &self.slots, self.in_use, now, sockets, view);
+        self.core.describe(name, &self.slots, now, sockets, view);
     }
 
     /// Count the uptime from `now`, the first time.
@@ -840,29 +468,499 @@ impl<'a, const R: usize, const M: usize> Server<'a, Status<R>, M> {
     }
 }
 
-/// Describe a service and the first `in_use` sockets of its pool.
-fn describe<T, const R: usize>(
-    service: ServiceView,
-    slots: &[Slot<T>],
-    in_use: usize,
-    now: Instant,
-    sockets: &SocketSet<'_>,
-    view: &mut View<R>,
-) {
-    view.push_service(service);
-    for slot in slots.iter().take(in_use) {
-        let socket = sockets.get::<tcp::Socket>(slot.handle);
-        view.push_socket(SocketView {
-            index: 0,
-            port: service.port,
-            role: slot.phase.role(),
-            state: socket.state(),
-            peer: socket.remote_endpoint(),
-            bytes_in: slot.bytes_in,
-            bytes_out: slot.bytes_out,
-            idle: slot.idle(now),
-        });
+impl Core {
+    /// Check the configuration, and the buffers for a service with these
+    /// windows and the `pool`.
+    fn new(
+        config: Config,
+        input_window: usize,
+        output_window: usize,
+        pool: &[tcp::Socket<'_>],
+        input: usize,
+        output: usize,
+    ) -> Result<Core, Error> {
+        if config.port == 0 {
+            return Err(Error::PortZero);
+        }
+        let (clients, spare) = config.split(pool.len()).ok_or(Error::PoolTooSmall {
+            clients: config.clients,
+            spare: config.spare,
+            pool: pool.len(),
+        })?;
+        let in_use = clients + spare;
+        let mut busy_line = heapless::String::new();
+        // Cannot fail: the capacity holds the longest number.
+        let _ = fmt::Write::write_fmt(
+            &mut busy_line,
+            format_args!("busy: all {clients} slots are in use, try again later\n"),
+        );
+        let need_out = output_window.max(busy_line.len());
+        check(Buffer::Input, input_window, input)?;
+        check(Buffer::Output, output_window, output)?;
+        for (n, socket) in pool.iter().enumerate().take(in_use) {
+            check(Buffer::Receive(n), input_window, socket.recv_capacity())?;
+            check(Buffer::Transmit(n), need_out, socket.send_capacity())?;
+        }
+        Ok(Core {
+            config,
+            clients,
+            in_use,
+            busy_line,
+            stats: Stats::default(),
+            shutting_down: false,
+            watch: None,
+            may_listen: true,
+        })
     }
+
+    /// Configure pool socket `index` and add it to `sockets`.
+    fn add<'a>(
+        &self,
+        index: usize,
+        mut socket: tcp::Socket<'a>,
+        sockets: &mut SocketSet<'a>,
+    ) -> Slot {
+        configure(&mut socket, &self.config);
+        Slot::new(index, sockets.add(socket))
+    }
+
+    /// The pool was added: check its order, and make the sockets in use
+    /// listen.
+    fn arm_pool(
+        &self,
+        slots: &mut [Slot],
+        sockets: &mut SocketSet<'_>,
+        slot_size: usize,
+    ) -> Result<(), Error> {
+        let in_order = slots
+            .windows(2)
+            .all(|pair| matches!(pair, [a, b] if a.handle < b.handle));
+        if !in_order {
+            return Err(Error::SocketOrder);
+        }
+        for slot in slots.iter_mut().take(self.in_use) {
+            slot.arm(
+                sockets.get_mut::<tcp::Socket>(slot.handle),
+                self.config.port,
+            );
+        }
+        log::debug!(
+            "pool of {} sockets: {} clients, {} spare, listening on port {}, {} bytes per slot",
+            slots.len(),
+            self.clients,
+            self.spare(),
+            self.config.port,
+            slot_size
+        );
+        Ok(())
+    }
+
+    /// The spare sockets: those in use beyond the capacity.
+    fn spare(&self) -> usize {
+        self.in_use - self.clients
+    }
+
+    /// What a slot's step borrows.
+    fn cx(&mut self, now: Instant) -> Cx<'_> {
+        Cx {
+            stats: &mut self.stats,
+            config: &self.config,
+            now,
+            shutting_down: self.shutting_down,
+        }
+    }
+
+    /// Note every SYN a listening socket took since the last look.
+    fn syns_taken(&mut self, slots: &mut [Slot], now: Instant, sockets: &mut SocketSet<'_>) {
+        for i in 0..self.in_use {
+            if phase(slots, i) == Some(Phase::Listening)
+                && socket_state(slots, i, sockets) != Some(State::Listen)
+            {
+                self.syn_arrived(slots, i, now, sockets);
+            }
+        }
+    }
+
+    /// Walk the sockets in use once (see [`Server::serve`]), exchanging
+    /// with the service through `served`.
+    fn walk(
+        &mut self,
+        slots: &mut [Slot],
+        now: Instant,
+        sockets: &mut SocketSet<'_>,
+        served: &mut dyn Serve,
+    ) -> Option<Instant> {
+        let mut next = None;
+        let (mut serving, mut queued) = (0usize, false);
+        {
+            let in_use = self.in_use;
+            let mut cx = self.cx(now);
+            for slot in slots.iter_mut().take(in_use) {
+                next = earliest(next, slot.step(sockets, &mut cx, served));
+                queued |= matches!(slot.phase, Phase::Queued { .. });
+                serving += usize::from(holds_place(
+                    slot.phase,
+                    sockets.get::<tcp::Socket>(slot.handle),
+                ));
+            }
+        }
+        if queued {
+            next = earliest(
+                next,
+                self.admit_queued(slots, serving, now, sockets, served),
+            );
+        }
+        self.count_roles(slots, now);
+        self.listener(slots, sockets);
+        next
+    }
+
+    /// Give queued connections the free places, oldest first; answer those
+    /// that waited too long (or all of them, when shutting down).
+    fn admit_queued(
+        &mut self,
+        slots: &mut [Slot],
+        mut serving: usize,
+        now: Instant,
+        sockets: &mut SocketSet<'_>,
+        served: &mut dyn Serve,
+    ) -> Option<Instant> {
+        let mut next = None;
+        while serving < self.clients && !self.shutting_down {
+            let Some(i) = oldest_queued(slots, self.in_use) else {
+                break;
+            };
+            let Some(slot) = slots.get_mut(i) else {
+                break;
+            };
+            let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
+            next = earliest(next, slot.admit(socket, &mut self.cx(now), served));
+            serving = serving_count(slots, sockets);
+        }
+        earliest(next, self.refuse_waiting(slots, now, sockets))
+    }
+
+    /// Answer the queued connections that waited too long (or all of them,
+    /// when shutting down). Returns when the next wait is over.
+    fn refuse_waiting(
+        &mut self,
+        slots: &mut [Slot],
+        now: Instant,
+        sockets: &mut SocketSet<'_>,
+    ) -> Option<Instant> {
+        let mut next = None;
+        for i in 0..self.in_use {
+            let Some(Phase::Queued { since }) = phase(slots, i) else {
+                continue;
+            };
+            let until = since + self.config.queue_wait;
+            if now >= until || self.shutting_down {
+                next = earliest(next, Some(self.refuse(slots, i, now, sockets)));
+            } else {
+                next = earliest(next, Some(until));
+            }
+        }
+        next
+    }
+
+    /// Give queued connection `i` the full-server answer.
+    fn refuse(
+        &mut self,
+        slots: &mut [Slot],
+        i: usize,
+        now: Instant,
+        sockets: &mut SocketSet<'_>,
+    ) -> Instant {
+        let busy_line = match self.config.when_full {
+            FullPolicy::Busy => Some(self.busy_line.as_bytes()),
+            FullPolicy::Reset => None,
+        };
+        match slots.get_mut(i) {
+            Some(slot) => {
+                let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
+                slot.refuse(socket, busy_line, now, &self.config, &mut self.stats)
+            }
+            None => now,
+        }
+    }
+
+    /// Make every free socket listen (or none, when no socket may listen
+    /// now), and watch the first one that listens. Returns whether a frame
+    /// must be looked at before the stack: no socket listens, and one may.
+    fn listener(&mut self, slots: &mut [Slot], sockets: &mut SocketSet<'_>) -> bool {
+        let may_listen = self.may_listen(slots, sockets);
+        let port = self.config.port;
+        let mut first = None;
+        for (i, slot) in slots.iter_mut().enumerate().take(self.in_use) {
+            let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
+            match slot.phase {
+                Phase::Off if may_listen => slot.arm(socket, port),
+                Phase::Listening if !may_listen => slot.disarm(socket),
+                _ => {}
+            }
+            if first.is_none() && slot.phase == Phase::Listening && socket.state() == State::Listen
+            {
+                first = Some(i);
+            }
+        }
+        self.watch = first;
+        self.may_listen = may_listen;
+        first.is_none() && may_listen
+    }
+
+    /// A SYN for `port` is about to reach the stack (see [`Services::syn`]).
+    fn syn(
+        &mut self,
+        slots: &mut [Slot],
+        port: u16,
+        now: Instant,
+        sockets: &mut SocketSet<'_>,
+    ) -> Syn {
+        if port != self.config.port {
+            return Syn::NotOurs;
+        }
+        if self.watch.is_some() || !self.may_listen {
+            return Syn::Pass;
+        }
+        self.watch = self.reclaim_listener(slots, now, sockets);
+        if self.watch.is_some() {
+            Syn::Pass
+        } else {
+            // No socket can be had now: drop the SYN, as a full SYN queue
+            // does; the client sends it again (after 1 s, then 2 s, ...)
+            // and finds one then.
+            self.stats.syn_dropped = self.stats.syn_dropped.saturating_add(1);
+            Syn::Drop
+        }
+    }
+
+    /// A frame went through the stack (see [`Services::frame_done`]).
+    fn frame_done(
+        &mut self,
+        slots: &mut [Slot],
+        now: Instant,
+        sockets: &mut SocketSet<'_>,
+    ) -> bool {
+        if let Some(i) = self.watch {
+            if socket_state(slots, i, sockets) == Some(State::Listen) {
+                return false;
+            }
+            self.syn_arrived(slots, i, now, sockets);
+        }
+        self.listener(slots, sockets)
+    }
+
+    /// A SYN arrived and no socket listens: take one back for it, in this
+    /// order (lwIP's, in `tcp_alloc`): a socket closed since the last walk,
+    /// a closing socket with nothing unacknowledged left, a closing socket
+    /// with only our FIN unacknowledged, a served connection that is done
+    /// but not yet closed, and last a half-open handshake (from the address
+    /// with the most of them, the oldest first). Never a connection being served or
+    /// waiting for a place, never one with answer bytes the peer has not
+    /// acknowledged. Returns the socket that listens, if one could be had.
+    fn reclaim_listener(
+        &mut self,
+        slots: &mut [Slot],
+        now: Instant,
+        sockets: &mut SocketSet<'_>,
+    ) -> Option<usize> {
+        let in_use = slots.get(..self.in_use).unwrap_or(&[]);
+        // Half-open handshakes from the address of `socket`: of those, the
+        // address holding the most gives one up first, so a flood from one
+        // address never costs another client its handshake.
+        let held_by = |socket: &tcp::Socket<'_>| {
+            let Some(addr) = socket.remote_endpoint().map(|e| e.addr) else {
+                return 0;
+            };
+            in_use
+                .iter()
+                .filter(|other| {
+                    let theirs = sockets.get::<tcp::Socket>(other.handle);
+                    matches!(
+                        other.reclaim_rank(theirs, now),
+                        Some((Reclaim::HalfOpen, _))
+                    ) && theirs.remote_endpoint().map(|e| e.addr) == Some(addr)
+                })
+                .count()
+        };
+        let mut best: Option<(ReclaimKey, usize)> = None;
+        for (i, slot) in in_use.iter().enumerate() {
+            let socket = sockets.get::<tcp::Socket>(slot.handle);
+            if let Some((rank, at)) = slot.reclaim_rank(socket, now) {
+                let crowd = if rank == Reclaim::HalfOpen {
+                    held_by(socket)
+                } else {
+                    0
+                };
+                let key = (rank, Reverse(crowd), at);
+                if best.is_none_or(|(b, _)| key < b) {
+                    best = Some((key, i));
+                }
+            }
+        }
+        let ((rank, _, _), i) = best?;
+        let slot = slots.get_mut(i)?;
+        if let Phase::Serving { .. } = slot.phase {
+            slot.end_served(CloseReason::PeerClosed, now, &self.config, &mut self.stats);
+        }
+        let counter = match rank {
+            Reclaim::Free => None,
+            Reclaim::HalfOpen => Some(&mut self.stats.reclaimed_half_open),
+            Reclaim::Finished | Reclaim::FinOnly | Reclaim::Unclosed => {
+                Some(&mut self.stats.reclaimed_lingering)
+            }
+        };
+        if let Some(counter) = counter {
+            *counter = counter.saturating_add(1);
+        }
+        log::debug!("slot {}: reclaimed ({:?}) to listen", i, rank);
+        slot.recycle(sockets, self.config.port);
+        (slot.phase == Phase::Listening).then_some(i)
+    }
+
+    /// Whether sockets should listen now: not while shutting down, and
+    /// with the reset policy and no queue wait, not while every place is
+    /// taken (the SYN is then refused by the stack).
+    fn may_listen(&self, slots: &[Slot], sockets: &SocketSet<'_>) -> bool {
+        !self.shutting_down
+            && (self.config.when_full == FullPolicy::Busy
+                || self.config.queue_wait > Duration::ZERO
+                || serving_count(slots, sockets) < self.clients)
+    }
+
+    /// Socket `i` (watched as the first listening one) left LISTEN. If it
+    /// took a SYN from a client that another socket already holds (a
+    /// retransmitted SYN whose first copy was taken, or whose connection
+    /// is served), the new handshake is dropped silently before it sends
+    /// a SYN-ACK: the client only ever sees one server sequence number,
+    /// so its ACK is never answered with a reset by the wrong socket.
+    fn syn_arrived(
+        &mut self,
+        slots: &mut [Slot],
+        i: usize,
+        now: Instant,
+        sockets: &mut SocketSet<'_>,
+    ) {
+        let Some(slot) = slots.get(i) else {
+            return;
+        };
+        let socket = sockets.get::<tcp::Socket>(slot.handle);
+        let (State::SynReceived, Some(remote)) = (socket.state(), socket.remote_endpoint()) else {
+            return;
+        };
+        let held = slots.iter().enumerate().any(|(j, other)| {
+            j != i
+                && holds_client(other.phase)
+                && sockets.get::<tcp::Socket>(other.handle).remote_endpoint() == Some(remote)
+        });
+        let port = self.config.port;
+        let Some(slot) = slots.get_mut(i) else {
+            return;
+        };
+        if held {
+            log::debug!(
+                "slot {}: retransmitted SYN from a client already in a slot, dropped",
+                i
+            );
+            self.stats.half_open_dropped = self.stats.half_open_dropped.saturating_add(1);
+            slot.arm(sockets.get_mut::<tcp::Socket>(slot.handle), port);
+        } else {
+            slot.phase = Phase::HalfOpen { since: now };
+        }
+    }
+
+    /// Count the lingering and queued sockets, and note every role.
+    fn count_roles(&mut self, slots: &mut [Slot], now: Instant) {
+        let (mut lingering, mut queued) = (0u32, 0u32);
+        for slot in slots.iter_mut() {
+            slot.note_role(now);
+            match slot.phase {
+                Phase::Busy { .. } | Phase::Lingering { .. } => lingering += 1,
+                Phase::Queued { .. } => queued += 1,
+                _ => {}
+            }
+        }
+        self.stats.lingering = lingering;
+        self.stats.queued = queued;
+    }
+
+    /// Stop accepting clients (see [`Server::shutdown`]).
+    fn shutdown(&mut self, slots: &mut [Slot], sockets: &mut SocketSet<'_>) {
+        self.shutting_down = true;
+        for slot in slots.iter_mut() {
+            slot.disarm(sockets.get_mut::<tcp::Socket>(slot.handle));
+        }
+    }
+
+    /// Whether a shutdown has finished: every connection is closed.
+    fn is_shut_down(&self, slots: &[Slot]) -> bool {
+        self.shutting_down && slots.iter().all(|s| s.phase == Phase::Off)
+    }
+
+    /// Describe the service `name` and the sockets in use of its pool.
+    fn describe<const R: usize>(
+        &self,
+        name: &'static str,
+        slots: &[Slot],
+        now: Instant,
+        sockets: &SocketSet<'_>,
+        view: &mut View<R>,
+    ) {
+        let service = ServiceView {
+            port: self.config.port,
+            name,
+            clients: self.clients,
+            spare: self.spare(),
+            stats: self.stats,
+        };
+        view.push_service(service);
+        for slot in slots.iter().take(self.in_use) {
+            let socket = sockets.get::<tcp::Socket>(slot.handle);
+            view.push_socket(SocketView {
+                index: 0,
+                port: service.port,
+                role: slot.phase.role(),
+                state: socket.state(),
+                peer: socket.remote_endpoint(),
+                bytes_in: slot.bytes_in,
+                bytes_out: slot.bytes_out,
+                idle: slot.idle(now),
+            });
+        }
+    }
+}
+
+/// The queued connection among the first `in_use` slots that has waited
+/// longest.
+fn oldest_queued(slots: &[Slot], in_use: usize) -> Option<usize> {
+    slots
+        .iter()
+        .enumerate()
+        .take(in_use)
+        .filter_map(|(i, slot)| match slot.phase {
+            Phase::Queued { since } => Some((since, i)),
+            _ => None,
+        })
+        .min()
+        .map(|(_, i)| i)
+}
+
+/// Connections holding a client place.
+fn serving_count(slots: &[Slot], sockets: &SocketSet<'_>) -> usize {
+    slots
+        .iter()
+        .filter(|s| holds_place(s.phase, sockets.get::<tcp::Socket>(s.handle)))
+        .count()
+}
+
+fn phase(slots: &[Slot], i: usize) -> Option<Phase> {
+    slots.get(i).map(|s| s.phase)
+}
+
+fn socket_state(slots: &[Slot], i: usize, sockets: &SocketSet<'_>) -> Option<State> {
+    slots
+        .get(i)
+        .map(|s| sockets.get::<tcp::Socket>(s.handle).state())
 }
 
 /// The order in which sockets are taken back: by rank, then (half-open

@@ -113,8 +113,8 @@ pub struct Progress {
 ///
 /// One value of the service serves every connection; what a connection
 /// needs to remember between calls lives in its [`Service::Session`], which
-/// the server keeps in the connection's pool slot (so its size is part of
-/// the per-connection memory, see [`Server`](crate::Server)).
+/// the server keeps one of per pool socket (so its size is part of the
+/// per-connection memory, see [`Server`](crate::Server)).
 pub trait Service {
     /// Per-connection state. Reset to `Default` when a client connects.
     type Session: Default;
