@@ -196,11 +196,9 @@ pub(crate) struct Cx<'b> {
     pub shutting_down: bool,
 }
 
-/// What an exchange with the service borrows from the server: the service,
-/// the sessions (one per slot, in pool order) and the scratch buffers.
+/// What an exchange with the service borrows from the server.
 pub(crate) struct Shared<'b, S: Service> {
     pub service: &'b mut S,
-    pub sessions: &'b mut [S::Session],
     pub input: &'b mut [u8],
     pub output: &'b mut [u8],
 }
@@ -211,7 +209,7 @@ pub(crate) struct Shared<'b, S: Service> {
 /// The server keeps the sessions in an array of their own, beside its
 /// slots, so that everything a slot does without the service is the same
 /// code for every service and pool size; only the exchange with the
-/// service (`Serve`) is per service.
+/// service (its step and its admission) is per service.
 #[derive(Debug)]
 pub struct Slot {
     pub(crate) handle: SocketHandle,
@@ -649,85 +647,61 @@ impl Slot {
     }
 }
 
-/// The exchange with the service, the one part of a walk that depends on
-/// it: implemented once per service, called through `dyn` so that the walk
-/// around it is the same code for every service and pool size.
-pub(crate) trait Serve {
-    /// Exchange with the service on `slot`'s served connection (first
-    /// giving it a fresh session, if `fresh`), and close the connection if
-    /// it is done. Returns when the slot next needs a step because of its
-    /// own timers.
-    fn serve(
-        &mut self,
-        slot: &mut Slot,
-        socket: &mut Socket<'_>,
-        cx: &mut Cx<'_>,
-        fresh: bool,
-    ) -> Option<Instant>;
-}
-
-impl<S: Service> Serve for Shared<'_, S> {
-    fn serve(
-        &mut self,
-        slot: &mut Slot,
-        socket: &mut Socket<'_>,
-        cx: &mut Cx<'_>,
-        fresh: bool,
-    ) -> Option<Instant> {
-        let Shared {
-            service,
-            sessions,
-            input,
-            output,
-        } = self;
-        let session = sessions.get_mut(slot.index)?;
-        if fresh {
-            *session = S::Session::default();
-        }
-        let seen = slot.before_exchange(socket, cx)?;
-        let exchange = if Seen::of(socket) == seen && !service.wants_output(session) {
-            Exchange::default()
-        } else {
-            exchange::<S>(socket, session, cx.stats, service, input, output)
-        };
-        let wants_output = service.wants_output(session);
-        slot.after_exchange(socket, exchange, wants_output, cx)
+/// Advance `slot` (with its service `session`) by one poll step, except
+/// for a queued connection (the server decides who gets a place). Returns
+/// when it next needs a step because of its own timers (`None`: only when
+/// the network says).
+pub(crate) fn step<'a, S: Service>(
+    slot: &mut Slot,
+    session: &mut S::Session,
+    sockets: &mut SocketSet<'a>,
+    cx: &mut Cx<'_>,
+    shared: &mut Shared<'_, S>,
+) -> Option<Instant> {
+    match slot.step_unserved(sockets, cx) {
+        Step::Done(next) => next,
+        Step::Serve => serve(
+            slot,
+            session,
+            sockets.get_mut::<Socket<'a>>(slot.handle),
+            cx,
+            shared,
+        ),
     }
 }
 
-impl Slot {
-    /// Advance the slot by one poll step, except for a queued connection
-    /// (the server decides who gets a place). Returns when it next needs a
-    /// step because of its own timers (`None`: only when the network says).
-    pub(crate) fn step<'a>(
-        &mut self,
-        sockets: &mut SocketSet<'a>,
-        cx: &mut Cx<'_>,
-        served: &mut dyn Serve,
-    ) -> Option<Instant> {
-        match self.step_unserved(sockets, cx) {
-            Step::Done(next) => next,
-            Step::Serve => {
-                let socket = sockets.get_mut::<Socket<'a>>(self.handle);
-                served.serve(self, socket, cx, false)
-            }
-        }
-    }
+/// Queued: take a client place, with a fresh session, and serve at once.
+/// A connection the peer reset while it waited is dropped, and the socket
+/// listens again.
+pub(crate) fn admit<S: Service>(
+    slot: &mut Slot,
+    session: &mut S::Session,
+    socket: &mut Socket<'_>,
+    cx: &mut Cx<'_>,
+    shared: &mut Shared<'_, S>,
+) -> Option<Instant> {
+    let waited = slot.take_place(socket, cx)?;
+    *session = S::Session::default();
+    let next = serve(slot, session, socket, cx, shared);
+    slot.count_admitted(waited, cx.stats);
+    next
+}
 
-    /// Queued: take a client place, with a fresh session, and serve at
-    /// once. A connection the peer reset while it waited is dropped, and
-    /// the socket listens again.
-    pub(crate) fn admit(
-        &mut self,
-        socket: &mut Socket<'_>,
-        cx: &mut Cx<'_>,
-        served: &mut dyn Serve,
-    ) -> Option<Instant> {
-        let waited = self.take_place(socket, cx)?;
-        let next = served.serve(self, socket, cx, true);
-        self.count_admitted(waited, cx.stats);
-        next
-    }
+fn serve<S: Service>(
+    slot: &mut Slot,
+    session: &mut S::Session,
+    socket: &mut Socket<'_>,
+    cx: &mut Cx<'_>,
+    shared: &mut Shared<'_, S>,
+) -> Option<Instant> {
+    let seen = slot.before_exchange(socket, cx)?;
+    let exchange = if Seen::of(socket) == seen && !shared.service.wants_output(session) {
+        Exchange::default()
+    } else {
+        exchange(socket, session, cx.stats, shared)
+    };
+    let wants_output = shared.service.wants_output(session);
+    slot.after_exchange(socket, exchange, wants_output, cx)
 }
 
 /// What one exchange on a connection did.
@@ -749,26 +723,28 @@ fn exchange<S: Service>(
     socket: &mut Socket<'_>,
     session: &mut S::Session,
     stats: &mut Stats,
-    service: &mut S,
-    input: &mut [u8],
-    output: &mut [u8],
+    shared: &mut Shared<'_, S>,
 ) -> Exchange {
     let mut result = Exchange::default();
-    let window = service.input_window();
+    let window = shared.service.input_window();
     loop {
         let queued = socket.recv_queue();
-        if (queued == 0 && !service.wants_output(session)) || !socket.may_send() {
+        if (queued == 0 && !shared.service.wants_output(session)) || !socket.may_send() {
             break;
         }
-        let Some(shown) = show(socket, input, output.len(), window) else {
+        let Some(shown) = show(socket, shared.input, shared.output.len(), window) else {
             break;
         };
-        let (Some(input), Some(output)) = (input.get(..shown.input), output.get_mut(..shown.room))
-        else {
+        let (Some(input), Some(output)) = (
+            shared.input.get(..shown.input),
+            shared.output.get_mut(..shown.room),
+        ) else {
             break;
         };
         let mut output = Output::new(output);
-        let progress = service.receive(session, input, shown.finished, &mut output);
+        let progress = shared
+            .service
+            .receive(session, input, shown.finished, &mut output);
         if !take_answer(
             socket,
             output.written(),

@@ -50,7 +50,7 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
 
 use crate::config::{Config, FullPolicy};
-use crate::connection::{holds_place, CloseReason, Cx, Phase, Reclaim, Serve, Shared, Slot};
+use crate::connection::{self, holds_place, CloseReason, Cx, Phase, Reclaim, Shared, Slot};
 use crate::service::Service;
 use crate::services::{Services, Syn};
 use crate::stats::Stats;
@@ -358,13 +358,48 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
 
     /// The walk of [`Server::serve`], once every SYN taken is known.
     fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
+        let Server {
+            core,
+            slots,
+            sessions,
+            service,
+            input,
+            output,
+        } = self;
         let mut shared = Shared {
-            service: &mut self.service,
-            sessions: &mut self.sessions,
-            input: &mut *self.input,
-            output: &mut *self.output,
+            service,
+            input,
+            output,
         };
-        self.core.walk(&mut self.slots, now, sockets, &mut shared)
+        let mut tally = Tally::default();
+        {
+            let in_use = core.in_use;
+            let mut cx = core.cx(now);
+            for (slot, session) in slots.iter_mut().zip(sessions.iter_mut()).take(in_use) {
+                let next = connection::step(slot, session, sockets, &mut cx, &mut shared);
+                tally.add(next, slot, sockets);
+            }
+        }
+        let mut next = tally.next;
+        if tally.queued {
+            // Give queued connections the free places, oldest first.
+            let mut serving = tally.serving;
+            while let Some(i) = core.next_admitted(slots, serving) {
+                let (Some(slot), Some(session)) = (slots.get_mut(i), sessions.get_mut(i)) else {
+                    break;
+                };
+                let socket = sockets.get_mut::<tcp::Socket<'a>>(slot.handle);
+                let mut cx = core.cx(now);
+                next = earliest(
+                    next,
+                    connection::admit(slot, session, socket, &mut cx, &mut shared),
+                );
+                serving = serving_count(slots, sockets);
+            }
+            next = earliest(next, core.refuse_waiting(slots, now, sockets));
+        }
+        core.end_walk(slots, now, sockets);
+        next
     }
 
     /// Stop accepting clients; answer what connected clients have already
@@ -465,6 +500,29 @@ impl<'a, const R: usize, const M: usize> Server<'a, Status<R>, M> {
     /// The poll step is over (see [`Status`]).
     pub(crate) fn settle(&mut self) {
         self.service.settle();
+    }
+}
+
+/// What a walk saw of the slots it stepped.
+#[derive(Default)]
+struct Tally {
+    /// When the slots next need a step because of their own timers.
+    next: Option<Instant>,
+    /// Connections holding a client place.
+    serving: usize,
+    /// Whether a connection waits for a place.
+    queued: bool,
+}
+
+impl Tally {
+    /// `slot` was stepped, and next needs a step at `next`.
+    fn add(&mut self, next: Option<Instant>, slot: &Slot, sockets: &SocketSet<'_>) {
+        self.next = earliest(self.next, next);
+        self.queued |= matches!(slot.phase, Phase::Queued { .. });
+        self.serving += usize::from(holds_place(
+            slot.phase,
+            sockets.get::<tcp::Socket>(slot.handle),
+        ));
     }
 }
 
@@ -581,63 +639,14 @@ impl Core {
         }
     }
 
-    /// Walk the sockets in use once (see [`Server::serve`]), exchanging
-    /// with the service through `served`.
-    fn walk(
-        &mut self,
-        slots: &mut [Slot],
-        now: Instant,
-        sockets: &mut SocketSet<'_>,
-        served: &mut dyn Serve,
-    ) -> Option<Instant> {
-        let mut next = None;
-        let (mut serving, mut queued) = (0usize, false);
-        {
-            let in_use = self.in_use;
-            let mut cx = self.cx(now);
-            for slot in slots.iter_mut().take(in_use) {
-                next = earliest(next, slot.step(sockets, &mut cx, served));
-                queued |= matches!(slot.phase, Phase::Queued { .. });
-                serving += usize::from(holds_place(
-                    slot.phase,
-                    sockets.get::<tcp::Socket>(slot.handle),
-                ));
-            }
+    /// The queued connection to give a place to next, if a place is free
+    /// (`serving` are taken): the one that has waited longest.
+    fn next_admitted(&self, slots: &[Slot], serving: usize) -> Option<usize> {
+        if serving < self.clients && !self.shutting_down {
+            oldest_queued(slots, self.in_use)
+        } else {
+            None
         }
-        if queued {
-            next = earliest(
-                next,
-                self.admit_queued(slots, serving, now, sockets, served),
-            );
-        }
-        self.count_roles(slots, now);
-        self.listener(slots, sockets);
-        next
-    }
-
-    /// Give queued connections the free places, oldest first; answer those
-    /// that waited too long (or all of them, when shutting down).
-    fn admit_queued(
-        &mut self,
-        slots: &mut [Slot],
-        mut serving: usize,
-        now: Instant,
-        sockets: &mut SocketSet<'_>,
-        served: &mut dyn Serve,
-    ) -> Option<Instant> {
-        let mut next = None;
-        while serving < self.clients && !self.shutting_down {
-            let Some(i) = oldest_queued(slots, self.in_use) else {
-                break;
-            };
-            let Some(slot) = slots.get_mut(i) else {
-                break;
-            };
-            let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
-            next = earliest(next, slot.admit(socket, &mut self.cx(now), served));
-            serving = serving_count(slots, sockets);
-        }
-        earliest(next, self.refuse_waiting(slots, now, sockets))
     }
 
     /// Answer the queued connections that waited too long (or all of them,
@@ -682,6 +691,12 @@ impl Core {
             }
             None => now,
         }
+    }
+
+    /// The walk is over: count the roles, and keep sockets listening.
+    fn end_walk(&mut self, slots: &mut [Slot], now: Instant, sockets: &mut SocketSet<'_>) {
+        self.count_roles(slots, now);
+        self.listener(slots, sockets);
     }
 
     /// Make every free socket listen (or none, when no socket may listen
