@@ -7,7 +7,7 @@
 //! on the service port. Its capacity ([`Config::clients`]) is the number of
 //! connections served at once; the pool holds that many sockets plus
 //! spare ones ([`Config::spare`]), and roles rotate among them (see
-//! [`connection`](crate::connection)):
+//! [`connection`]):
 //!
 //! - a connection holds a client place only while it is served; once the
 //!   server is done with it, its socket lingers in the closing handshake
