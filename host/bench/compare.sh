@@ -2,7 +2,7 @@
 # Measure a change against an earlier revision in the same run: builds REV
 # in a temporary worktree, then alternates the two servers on one TAP in a
 # private network namespace, ROUNDS times, with the same `multiserve bench`
-# rr cells, and prints the medians. Run as root.
+# rr cells and a bulk cell, and prints the medians. Run as root.
 #
 #   host/bench/compare.sh REV [ROUNDS] [SECONDS]
 set -euo pipefail
@@ -43,6 +43,8 @@ for round in $(seq "$rounds"); do
             "$new_bin" bench 192.168.69.1:7000 --mode rr -c "$c" -s 64 -d "${seconds}s" --json \
                 --label "$who c$c" >> "$out/cells.json" 2>/dev/null
         done
+        "$new_bin" bench 192.168.69.1:7000 --mode bulk -c 1 -s 1024 -d "${seconds}s" --json \
+            --label "$who bulk" >> "$out/cells.json" 2>/dev/null
         stop
         sleep 0.5
     done
@@ -50,8 +52,10 @@ done
 python3 - "$out/cells.json" "$rev" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-med = lambda label: statistics.median(r["requests_per_sec"] for r in rows if r["label"] == label)
+med = lambda label, key: statistics.median(r[key] for r in rows if r["label"] == label)
 for c in (16, 64):
-    o, n = med(f"old c{c}"), med(f"new c{c}")
+    o, n = med(f"old c{c}", "requests_per_sec"), med(f"new c{c}", "requests_per_sec")
     print(f"rr, {c} connections: {sys.argv[2]} {o:,.0f}/s, work tree {n:,.0f}/s, ratio {n / o:.3f}")
+o, n = med("old bulk", "mb_per_sec_received"), med("new bulk", "mb_per_sec_received")
+print(f"bulk, 1 connection: {sys.argv[2]} {o:,.1f} MB/s, work tree {n:,.1f} MB/s, ratio {n / o:.3f}")
 PY
