@@ -48,6 +48,7 @@ use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::IpAddress;
 
 use crate::config::{Config, FullPolicy};
 use crate::connection::{self, holds_place, CloseReason, Cx, Phase, Reclaim, Shared, Slot};
@@ -780,13 +781,10 @@ impl Core {
         sockets: &mut SocketSet<'_>,
     ) -> Option<usize> {
         let in_use = slots.get(..self.in_use).unwrap_or(&[]);
-        // Half-open handshakes from the address of `socket`: of those, the
-        // address holding the most gives one up first, so a flood from one
-        // address never costs another client its handshake.
-        let held_by = |socket: &tcp::Socket<'_>| {
-            let Some(addr) = socket.remote_endpoint().map(|e| e.addr) else {
-                return 0;
-            };
+        // Half-open handshakes from `addr`: of those, the address holding
+        // the most gives one up first, so a flood from one address never
+        // costs another client its handshake.
+        let half_open_from = |addr: IpAddress| {
             in_use
                 .iter()
                 .filter(|other| {
@@ -798,19 +796,29 @@ impl Core {
                 })
                 .count()
         };
+        // The last address counted: a flood's handshakes come from few
+        // addresses, so each is counted once, not once per handshake.
+        let mut counted: Option<(IpAddress, usize)> = None;
         let mut best: Option<(ReclaimKey, usize)> = None;
         for (i, slot) in in_use.iter().enumerate() {
             let socket = sockets.get::<tcp::Socket>(slot.handle);
-            if let Some((rank, at)) = slot.reclaim_rank(socket, now) {
-                let crowd = if rank == Reclaim::HalfOpen {
-                    held_by(socket)
-                } else {
-                    0
-                };
-                let key = (rank, Reverse(crowd), at);
-                if best.is_none_or(|(b, _)| key < b) {
-                    best = Some((key, i));
-                }
+            let Some((rank, at)) = slot.reclaim_rank(socket, now) else {
+                continue;
+            };
+            let crowd = match (rank, socket.remote_endpoint()) {
+                (Reclaim::HalfOpen, Some(remote)) => match counted {
+                    Some((addr, n)) if addr == remote.addr => n,
+                    _ => {
+                        let n = half_open_from(remote.addr);
+                        counted = Some((remote.addr, n));
+                        n
+                    }
+                },
+                _ => 0,
+            };
+            let key = (rank, Reverse(crowd), at);
+            if best.is_none_or(|(b, _)| key < b) {
+                best = Some((key, i));
             }
         }
         let ((rank, _, _), i) = best?;
