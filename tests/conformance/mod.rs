@@ -26,8 +26,18 @@ use socket2::{Domain, Protocol, SockRef, Socket};
 
 pub use counters::Counters;
 
-/// How long any single read or write may block before the scenario fails.
+/// How long any single read or write may block before the scenario fails,
+/// on a link that loses nothing.
 pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a read or write may block on a link that loses frames on
+/// purpose: TCP's whole retransmission schedule for one segment, not a
+/// guess. smoltcp resends after at least 1 s and doubles the wait on each
+/// loss of the same segment (1, 3, 7, 15, 31, 63, 127 s), and Linux resends
+/// sooner; 130 s allows seven transmissions, so at 10 % loss a segment
+/// outlasts it with a chance of 10^-7 (45 s, five transmissions: 10^-5,
+/// about one run in 250 of a scenario with 400 segments).
+pub const LOSSY_IO_TIMEOUT: Duration = Duration::from_secs(130);
 
 /// A running multiserve server and the way to reach it.
 pub trait Target: Sync {
@@ -55,6 +65,12 @@ pub trait Target: Sync {
     fn reports_counters(&self) -> bool {
         true
     }
+
+    /// How long one read or write may block: [`IO_TIMEOUT`], or
+    /// [`LOSSY_IO_TIMEOUT`] where the link loses frames on purpose.
+    fn io_timeout(&self) -> Duration {
+        IO_TIMEOUT
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -70,16 +86,17 @@ pub fn client_to(t: &dyn Target, addr: SocketAddr) -> TcpStream {
     let stream = t
         .connect_to(addr)
         .unwrap_or_else(|e| panic!("connect to {addr}: {e}"));
-    prepare(&stream);
+    prepare(t, &stream);
     stream
 }
 
-fn prepare(stream: &TcpStream) {
+/// Give a connection the target's timeouts and `TCP_NODELAY`.
+pub fn prepare(t: &dyn Target, stream: &TcpStream) {
     stream
-        .set_read_timeout(Some(IO_TIMEOUT))
+        .set_read_timeout(Some(t.io_timeout()))
         .expect("read timeout");
     stream
-        .set_write_timeout(Some(IO_TIMEOUT))
+        .set_write_timeout(Some(t.io_timeout()))
         .expect("write timeout");
     stream.set_nodelay(true).expect("TCP_NODELAY");
 }
@@ -177,6 +194,7 @@ pub fn expect_eof(stream: &mut TcpStream) {
 
 /// Checks that nothing arrives for `quiet`.
 pub fn expect_silence(stream: &mut TcpStream, quiet: Duration) {
+    let before = stream.read_timeout().expect("read timeout");
     stream.set_read_timeout(Some(quiet)).expect("read timeout");
     let mut buf = [0u8; 256];
     match stream.read(&mut buf) {
@@ -189,9 +207,7 @@ pub fn expect_silence(stream: &mut TcpStream, quiet: Duration) {
             ) => {}
         Err(e) => panic!("expected silence, got error: {e}"),
     }
-    stream
-        .set_read_timeout(Some(IO_TIMEOUT))
-        .expect("read timeout");
+    stream.set_read_timeout(before).expect("read timeout");
 }
 
 /// `line` reversed byte by byte (what the server answers for ASCII content),
@@ -270,7 +286,7 @@ pub fn served_at_once(t: &dyn Target) -> TcpStream {
     let mut s = t
         .connect()
         .unwrap_or_else(|e| panic!("a new client could not connect: {e}"));
-    prepare(&s);
+    prepare(t, &s);
     exchange(&mut s, b"served\n", b"devres\n");
     s
 }
@@ -375,12 +391,6 @@ pub fn chunk_framing_answers_without_newline(t: &dyn Target) {
     assert_eq!(shown(&buf[..n]), "olleh", "one read, one reversed chunk");
 }
 
-/// How long a read may wait on an unreliable link. smoltcp retransmits
-/// after at least 1 s and doubles the wait on each loss of the same segment
-/// (1 + 2 + 4 + 8 s for four in a row), so the usual 10 s would fail a
-/// server that does everything right.
-pub const UNRELIABLE_IO_TIMEOUT: Duration = Duration::from_secs(45);
-
 /// `n` round trips, each answer exact, spread over `connections`
 /// connections running side by side (for unreliable links: TCP must recover
 /// every loss; several connections keep the waits for retransmissions from
@@ -390,8 +400,6 @@ pub fn round_trips_are_exact(t: &dyn Target, n: usize, connections: usize) {
         for c in 0..connections {
             scope.spawn(move || {
                 let mut s = client(t);
-                s.set_read_timeout(Some(UNRELIABLE_IO_TIMEOUT))
-                    .expect("read timeout");
                 for i in (c..n).step_by(connections) {
                     let line = format!("round trip {i:04} over an unreliable link\n");
                     exchange(&mut s, line.as_bytes(), &reversed_line(line.as_bytes()));
@@ -466,7 +474,7 @@ pub fn full_server_refuses(t: &dyn Target, clients: usize) {
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {}
         Err(e) => panic!("expected connection refused, got {e}"),
         Ok(mut s) => {
-            prepare(&s);
+            prepare(t, &s);
             let answer = read_line(&mut s);
             panic!("expected connection refused, got a connection; it says {answer:?}");
         }
@@ -571,7 +579,7 @@ pub fn leaving_clients_make_room_at_once(t: &dyn Target, clients: usize, rounds:
                 let mut s = t.connect().unwrap_or_else(|e| {
                     panic!("round {round}: newcomer {i} could not connect: {e}")
                 });
-                prepare(&s);
+                prepare(t, &s);
                 let line = format!("round {round} newcomer {i}\n");
                 send(&mut s, line.as_bytes());
                 match read_line(&mut s) {
@@ -621,7 +629,7 @@ pub fn churn(t: &dyn Target, clients: usize, duration: Duration) -> Churn {
                             }
                             Err(e) => panic!("churn client {w}: connect: {e}"),
                         };
-                        prepare(&s);
+                        prepare(t, &s);
                         let line = format!("churn {w} cycle {}\n", c.cycles);
                         match s.write_all(line.as_bytes()) {
                             Ok(()) => {}

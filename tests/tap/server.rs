@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::conformance::{Counters, Target};
+use crate::conformance::{self, Counters, Target};
 use crate::netns::Netns;
 
 /// The program under test.
@@ -206,6 +206,8 @@ pub struct Server {
     ns: Arc<Netns>,
     /// The line the server printed when it was ready.
     pub serving: String,
+    /// Whether the server drops or corrupts frames on purpose.
+    lossy: bool,
 }
 
 impl Server {
@@ -226,16 +228,17 @@ impl Server {
                 process.output()
             );
         };
-        if args
+        let lossy = args
             .iter()
-            .any(|a| *a == "--drop-chance" || *a == "--corrupt-chance")
-        {
+            .any(|a| *a == "--drop-chance" || *a == "--corrupt-chance");
+        if lossy {
             pin_neighbours(ns);
         }
         Server {
             process,
             ns: Arc::clone(ns),
             serving,
+            lossy,
         }
     }
 
@@ -304,11 +307,20 @@ impl Target for Server {
         SocketAddr::new(DEVICE_V4, PORT)
     }
 
+    /// On a clean link, a connect must complete within 5 s: the kernel
+    /// sends its SYN again after 1 and 3 s. On a link that loses frames on
+    /// purpose, within TCP's whole SYN schedule: the kernel's own connect,
+    /// which gives up after `tcp_syn_retries` resends (127 s by default).
     fn connect_to(&self, addr: SocketAddr) -> io::Result<TcpStream> {
         let deadline = Instant::now() + Duration::from_secs(3);
         loop {
             let socket = self.socket(Domain::for_address(addr), Type::STREAM, Protocol::TCP)?;
-            match socket.connect_timeout(&SockAddr::from(addr), Duration::from_secs(5)) {
+            let connected = if self.lossy {
+                socket.connect(&SockAddr::from(addr))
+            } else {
+                socket.connect_timeout(&SockAddr::from(addr), Duration::from_secs(5))
+            };
+            match connected {
                 Ok(()) => return Ok(socket.into()),
                 Err(e) if transient(&e) && Instant::now() < deadline => {
                     thread::sleep(Duration::from_millis(50));
@@ -320,6 +332,14 @@ impl Target for Server {
 
     fn raw_socket(&self, domain: Domain, protocol: Protocol) -> io::Result<Socket> {
         self.socket(domain, Type::RAW, protocol)
+    }
+
+    fn io_timeout(&self) -> Duration {
+        if self.lossy {
+            conformance::LOSSY_IO_TIMEOUT
+        } else {
+            conformance::IO_TIMEOUT
+        }
     }
 
     fn counters(&self) -> Option<Counters> {

@@ -40,14 +40,12 @@ enum Outcome {
 
 /// One connect/request/close cycle: how it went, or what went wrong.
 fn cycle(t: &Server, i: usize) -> Result<Outcome, String> {
-    // Connect with patience: a lost SYN or SYN-ACK costs the kernel 1 s,
-    // then 2 s more, before it tries again.
+    // Connect within TCP's whole SYN schedule: the kernel's own connect,
+    // which sends its SYN again after 1, 3, 7, 15, 31 and 63 s.
     let socket = t
         .socket(Domain::IPV4, Type::STREAM, Protocol::TCP)
         .map_err(|e| format!("socket: {e}"))?;
-    let mut s: TcpStream = match socket
-        .connect_timeout(&SockAddr::from(t.addr()), Duration::from_secs(30))
-    {
+    let mut s: TcpStream = match socket.connect(&SockAddr::from(t.addr())) {
         Ok(()) => socket.into(),
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => return Ok(Outcome::Refused),
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
@@ -56,8 +54,8 @@ fn cycle(t: &Server, i: usize) -> Result<Outcome, String> {
         Err(e) => return Err(format!("connect: {e}")),
     };
     s.set_nodelay(true).ok();
-    // Lost segments wait for retransmission with backoff: be patient.
-    s.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    // Lost segments wait for retransmission with backoff.
+    s.set_read_timeout(Some(t.io_timeout())).ok();
     let line = format!("soak {i:06} over a lossy link\n");
     s.write_all(line.as_bytes())
         .map_err(|e| format!("send: {e}"))?;
