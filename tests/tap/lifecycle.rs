@@ -106,8 +106,11 @@ fn sigterm_lets_pending_answers_go_out() {
     // The writer may well be stopped by the shutdown: its result is not
     // the point.
     let writer = thread::spawn(move || writer_side.write_all(&request));
-    // Let answers pile up in the windows (the client does not read yet).
-    thread::sleep(Duration::from_millis(300));
+    // Answers are pending: the first has reached the client, which does
+    // not read yet.
+    client
+        .peek(&mut [0u8; 1])
+        .expect("the first answer arrives");
     server.process.signal(libc::SIGTERM);
     let mut got = Vec::new();
     let result = client.read_to_end(&mut got);
