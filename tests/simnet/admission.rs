@@ -462,3 +462,44 @@ fn syn_flood_leaves_the_service_standing() {
         );
     }
 }
+
+/// A connection that waits for a place and is reset by its peer gives its
+/// socket back at the next walk (it listens again), and is counted as
+/// reset while queued, not as refused busy: nothing was sent to it.
+#[test]
+fn a_queued_connection_reset_by_its_peer_frees_its_socket_at_once() {
+    let config = Config {
+        clients: Some(1),
+        spare: Some(1),
+        queue_wait: Duration::from_secs(10),
+        ..Config::default()
+    };
+    let mut net: Net<Reverse, 2> = Net::new(config, Reverse::default(), Setup::default());
+    let _served = served(&mut net, "first");
+    let waiting = net.connect();
+    assert!(net.run_until(Duration::from_millis(100), |n| roles(n)
+        == [Role::Serving, Role::Queued]));
+
+    net.client(waiting).abort();
+    // The reset crosses the wire and the next walk sees it: well within
+    // one poll step of virtual time.
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(roles(&net), [Role::Serving, Role::Listening]);
+    assert_eq!(net.server_states()[1], State::Listen);
+    let s = *net.server.stats();
+    assert_eq!((s.queued, s.queued_reset, s.refused_busy), (0, 1, 0), "{s}");
+
+    // The socket serves the next waiting client; past the queue wait it is
+    // told busy, and only it.
+    let next = net.connect();
+    assert!(net.run_until(Duration::from_millis(100), |n| roles(n)
+        == [Role::Serving, Role::Queued]));
+    let busy = b"busy: all 1 slots are in use, try again later\n";
+    assert_eq!(net.receive(next, busy.len(), Duration::from_secs(11)), busy);
+    let s = *net.server.stats();
+    assert_eq!(
+        (s.queued_reset, s.refused_busy, s.accepted),
+        (1, 1, 1),
+        "{s}"
+    );
+}
