@@ -342,15 +342,20 @@ impl Slot {
         }
     }
 
-    /// Advance the slot by one poll step, except for a queued connection
-    /// (the server decides who gets a place) and the exchange of a served
-    /// one. A handshake dropped (timed out, failed) may have silenced its
+    /// Advance the slot by one poll step, except for the place of a queued
+    /// connection (the server decides who gets one; a queued connection
+    /// its peer reset is dropped here) and the exchange of a served one. A
+    /// handshake dropped (timed out, failed) may have silenced its
     /// socket-set entry for an unreachable peer, so the socket listens
     /// again in a fresh one.
     fn step_unserved<'a>(&mut self, sockets: &mut SocketSet<'a>, cx: &mut Cx<'_>) -> Step {
         let socket = sockets.get_mut::<Socket<'a>>(self.handle);
         match self.phase {
-            Phase::Off | Phase::Queued { .. } => Step::Done(None),
+            Phase::Off => Step::Done(None),
+            Phase::Queued { .. } => {
+                self.queued_peer(socket, cx.config, cx.stats);
+                Step::Done(None)
+            }
             Phase::Listening | Phase::HalfOpen { .. } => {
                 let half_open = matches!(self.phase, Phase::HalfOpen { .. });
                 let next = self.await_client(socket, cx.now, cx.config, cx.stats);
@@ -434,8 +439,36 @@ impl Slot {
         }
     }
 
+    /// Queued: the peer, while its connection still waits (established,
+    /// or the peer closed its side). A connection gone while it waited (the
+    /// peer reset it) is dropped here: counted, and the socket listens
+    /// again at once, `None`. The one rule for a queued connection that
+    /// is gone, wherever the server looks at one.
+    fn queued_peer(
+        &mut self,
+        socket: &mut Socket<'_>,
+        config: &Config,
+        stats: &mut Stats,
+    ) -> Option<IpEndpoint> {
+        match (socket.state(), socket.remote_endpoint()) {
+            (State::Established | State::CloseWait, Some(remote)) => Some(remote),
+            _ => {
+                log::debug!(
+                    "slot {}: queued connection reset by its peer, listening again",
+                    self.index
+                );
+                stats.queued_reset = stats.queued_reset.saturating_add(1);
+                self.arm(socket, config.port);
+                None
+            }
+        }
+    }
+
     /// Queued: give the full-server answer. With `busy_line`, send it and
-    /// close; without, refuse with a reset.
+    /// close; without, refuse with a reset. Returns when the closing
+    /// handshake must be over, or `None` for a connection its peer reset
+    /// while it waited: nothing is sent to it, and its socket listens
+    /// again.
     pub(crate) fn refuse(
         &mut self,
         socket: &mut Socket<'_>,
@@ -443,8 +476,8 @@ impl Slot {
         now: Instant,
         config: &Config,
         stats: &mut Stats,
-    ) -> Instant {
-        let remote = socket.remote_endpoint();
+    ) -> Option<Instant> {
+        let remote = self.queued_peer(socket, config, stats)?;
         match busy_line {
             Some(line) => {
                 // Fits: every socket's transmit buffer was checked against
@@ -453,21 +486,17 @@ impl Slot {
                 self.bytes_out = self.bytes_out.saturating_add(sent as u64);
                 socket.close();
                 stats.refused_busy = stats.refused_busy.saturating_add(1);
-                if let Some(remote) = remote {
-                    log::info!("busy: refused {}, all places taken", Peer(remote));
-                }
+                log::info!("busy: refused {}, all places taken", Peer(remote));
             }
             None => {
                 socket.abort();
                 stats.refused_reset = stats.refused_reset.saturating_add(1);
-                if let Some(remote) = remote {
-                    log::info!("full: reset {}, all places taken", Peer(remote));
-                }
+                log::info!("full: reset {}, all places taken", Peer(remote));
             }
         }
         let deadline = now + config.close_timeout;
         self.phase = Phase::Busy { deadline };
-        deadline
+        Some(deadline)
     }
 
     /// The slot's phase.
@@ -505,17 +534,7 @@ impl Slot {
     /// whether the connection had waited (since an earlier poll step).
     fn take_place(&mut self, socket: &mut Socket<'_>, cx: &mut Cx<'_>) -> Option<bool> {
         let waited = matches!(self.phase, Phase::Queued { since } if since < cx.now);
-        let remote = match (socket.state(), socket.remote_endpoint()) {
-            (State::Established | State::CloseWait, Some(remote)) => remote,
-            _ => {
-                log::debug!(
-                    "slot {}: queued connection gone, listening again",
-                    self.index
-                );
-                self.arm(socket, cx.config.port);
-                return None;
-            }
-        };
+        let remote = self.queued_peer(socket, cx.config, cx.stats)?;
         let stats = &mut *cx.stats;
         stats.accepted = stats.accepted.saturating_add(1);
         stats.active = stats.active.saturating_add(1);

@@ -18,16 +18,21 @@ pub struct EchoLimiter<D> {
     bucket: Bucket,
 }
 
-/// A token bucket; tokens are counted in thousandths.
+/// Millionths of a token in one token: at a rate of `r` tokens per second,
+/// one microsecond (the clock's resolution) adds exactly `r` millionths,
+/// so no elapsed time is ever rounded away.
+const WHOLE: u64 = 1_000_000;
+
+/// A token bucket; tokens are counted in millionths ([`WHOLE`]).
 #[derive(Debug)]
 struct Bucket {
     /// Requests let through per second.
     rate: u32,
-    /// The most tokens the bucket holds, in thousandths.
+    /// The most tokens the bucket holds, in millionths.
     capacity: u64,
-    /// Tokens now, in thousandths.
+    /// Tokens now, in millionths.
     tokens: u64,
-    /// When `tokens` was last brought up to date.
+    /// The time up to which `tokens` has been refilled.
     updated: Option<Instant>,
     /// Echo requests dropped so far.
     dropped: u64,
@@ -35,23 +40,31 @@ struct Bucket {
 
 impl Bucket {
     fn take(&mut self, now: Instant) -> bool {
-        if let Some(then) = self.updated {
-            let elapsed_ms = if now > then {
-                (now - then).total_millis()
-            } else {
-                0
-            };
-            let refill = elapsed_ms.saturating_mul(u64::from(self.rate));
-            self.tokens = self.tokens.saturating_add(refill).min(self.capacity);
-        }
-        self.updated = Some(now);
-        if self.tokens >= 1000 {
-            self.tokens -= 1000;
+        self.refill(now);
+        if self.tokens >= WHOLE {
+            self.tokens -= WHOLE;
             true
         } else {
             self.dropped = self.dropped.saturating_add(1);
             false
         }
+    }
+
+    /// Add the tokens earned since the last refill: `rate` millionths per
+    /// microsecond. A clock that goes back earns nothing and moves nothing.
+    fn refill(&mut self, now: Instant) {
+        let then = match self.updated {
+            Some(then) if now <= then => return,
+            Some(then) => then,
+            None => {
+                self.updated = Some(now);
+                return;
+            }
+        };
+        let elapsed_us = (now - then).total_micros();
+        let earned = elapsed_us.saturating_mul(u64::from(self.rate));
+        self.tokens = self.tokens.saturating_add(earned).min(self.capacity);
+        self.updated = Some(now);
     }
 }
 
@@ -59,7 +72,7 @@ impl<D: Device> EchoLimiter<D> {
     /// Limit `inner`'s echo requests to `rate` per second, bursts of up to
     /// `burst` (at least 1).
     pub fn new(inner: D, rate: u32, burst: u32) -> Self {
-        let capacity = u64::from(burst.max(1)) * 1000;
+        let capacity = u64::from(burst.max(1)) * WHOLE;
         EchoLimiter {
             inner,
             bucket: Bucket {
@@ -192,8 +205,8 @@ mod tests {
     fn bucket_allows_a_burst_then_the_rate() {
         let mut b = Bucket {
             rate: 10,
-            capacity: 3000,
-            tokens: 3000,
+            capacity: 3 * WHOLE,
+            tokens: 3 * WHOLE,
             updated: None,
             dropped: 0,
         };

@@ -665,7 +665,7 @@ impl Core {
             };
             let until = since + self.config.queue_wait;
             if now >= until || self.shutting_down {
-                next = earliest(next, Some(self.refuse(slots, i, now, sockets)));
+                next = earliest(next, self.refuse(slots, i, now, sockets));
             } else {
                 next = earliest(next, Some(until));
             }
@@ -673,14 +673,15 @@ impl Core {
         next
     }
 
-    /// Give queued connection `i` the full-server answer.
+    /// Give queued connection `i` the full-server answer (see
+    /// [`Slot::refuse`]).
     fn refuse(
         &mut self,
         slots: &mut [Slot],
         i: usize,
         now: Instant,
         sockets: &mut SocketSet<'_>,
-    ) -> Instant {
+    ) -> Option<Instant> {
         let busy_line = match self.config.when_full {
             FullPolicy::Busy => Some(self.busy_line.as_bytes()),
             FullPolicy::Reset => None,
@@ -690,7 +691,7 @@ impl Core {
                 let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
                 slot.refuse(socket, busy_line, now, &self.config, &mut self.stats)
             }
-            None => now,
+            None => None,
         }
     }
 

@@ -112,7 +112,7 @@ where
             };
             let meta = rx.meta();
             rx.consume(|frame| {
-                if let Some(port) = ingress::syn_port(frame) {
+                if let Some(port) = ingress::syn_port(frame, iface, &capabilities) {
                     if services.syn(port, now, sockets) == Syn::Drop {
                         return;
                     }

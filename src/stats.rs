@@ -21,6 +21,9 @@ pub struct Stats {
     pub refused_reset: u64,
     /// Connections that waited for a place and then got one.
     pub queued_then_served: u64,
+    /// Connections reset by the peer while they waited for a place: never
+    /// served, nothing sent to them; their socket listens again at once.
+    pub queued_reset: u64,
     /// Connections that ended because the peer closed its side (FIN) and
     /// everything it had sent was answered.
     pub closed_by_peer: u64,
@@ -75,7 +78,7 @@ impl Stats {
     /// Every counter with its label, in the order [`Display`] prints them.
     ///
     /// [`Display`]: core::fmt::Display
-    pub fn fields(&self) -> [(&'static str, u64); 21] {
+    pub fn fields(&self) -> [(&'static str, u64); 22] {
         [
             ("active", u64::from(self.active)),
             ("peak", u64::from(self.peak_active)),
@@ -84,6 +87,7 @@ impl Stats {
             ("refused", self.refused_reset),
             ("queued", u64::from(self.queued)),
             ("served after waiting", self.queued_then_served),
+            ("reset while queued", self.queued_reset),
             ("closed by peer", self.closed_by_peer),
             ("closed by server", self.closed_by_server),
             ("reset", self.reset),

@@ -12,6 +12,7 @@ pub struct Counters {
     pub refused: u64,
     pub queued: u64,
     pub served_after_waiting: u64,
+    pub reset_while_queued: u64,
     pub closed_by_peer: u64,
     pub closed_by_server: u64,
     pub reset: u64,
@@ -60,6 +61,7 @@ impl Counters {
                 "bytes in" => (18, &mut c.bytes_in),
                 "bytes out" => (19, &mut c.bytes_out),
                 "SYN dropped" => (20, &mut c.syn_dropped),
+                "reset while queued" => (21, &mut c.reset_while_queued),
                 _ => return None,
             };
             if seen & (1 << bit) != 0 {
@@ -68,7 +70,7 @@ impl Counters {
             seen |= 1 << bit;
             *field = value;
         }
-        (seen == (1 << 21) - 1).then_some(c)
+        (seen == (1 << 22) - 1).then_some(c)
     }
 
     /// Parses a line the server prints: `stats: <counters>` or

@@ -25,8 +25,16 @@ pub fn spoofed_syn(port: u16, seq: u32) -> Vec<u8> {
     spoofed_syn_to(PORT, port, seq)
 }
 
+/// The server's MAC address.
+const SERVER_MAC: EthernetAddress = EthernetAddress([0x02, 0, 0, 0, 0, 0x01]);
+
 /// A SYN from `SPOOFED:port` to the server's port `to`.
 pub fn spoofed_syn_to(to: u16, port: u16, seq: u32) -> Vec<u8> {
+    syn_frame(SERVER_MAC, SERVER_IP, to, port, seq)
+}
+
+/// A SYN from `SPOOFED:port` to port `to` of `dst` at `mac`.
+fn syn_frame(mac: EthernetAddress, dst: Ipv4Address, to: u16, port: u16, seq: u32) -> Vec<u8> {
     let tcp = TcpRepr {
         src_port: port,
         dst_port: to,
@@ -43,14 +51,14 @@ pub fn spoofed_syn_to(to: u16, port: u16, seq: u32) -> Vec<u8> {
     };
     let ip = Ipv4Repr {
         src_addr: SPOOFED,
-        dst_addr: SERVER_IP,
+        dst_addr: dst,
         next_header: IpProtocol::Tcp,
         payload_len: tcp.header_len(),
         hop_limit: 64,
     };
     let eth = EthernetRepr {
         src_addr: EthernetAddress([0x02, 0, 0, 0, 0, 0x99]),
-        dst_addr: EthernetAddress([0x02, 0, 0, 0, 0, 0x01]),
+        dst_addr: mac,
         ethertype: EthernetProtocol::Ipv4,
     };
     let mut buf = vec![0u8; eth.buffer_len() + ip.buffer_len() + tcp.buffer_len()];
@@ -63,7 +71,7 @@ pub fn spoofed_syn_to(to: u16, port: u16, seq: u32) -> Vec<u8> {
     tcp.emit(
         &mut segment,
         &IpAddress::Ipv4(SPOOFED),
-        &IpAddress::Ipv4(SERVER_IP),
+        &IpAddress::Ipv4(dst),
         &caps,
     );
     buf
@@ -461,4 +469,119 @@ fn syn_flood_leaves_the_service_standing() {
             rev_line(&line)
         );
     }
+}
+
+/// A connection that waits for a place and is reset by its peer gives its
+/// socket back at the next walk (it listens again), and is counted as
+/// reset while queued, not as refused busy: nothing was sent to it.
+#[test]
+fn a_queued_connection_reset_by_its_peer_frees_its_socket_at_once() {
+    let config = Config {
+        clients: Some(1),
+        spare: Some(1),
+        queue_wait: Duration::from_secs(10),
+        ..Config::default()
+    };
+    let mut net: Net<Reverse, 2> = Net::new(config, Reverse::default(), Setup::default());
+    let _served = served(&mut net, "first");
+    let waiting = net.connect();
+    assert!(net.run_until(Duration::from_millis(100), |n| roles(n)
+        == [Role::Serving, Role::Queued]));
+
+    net.client(waiting).abort();
+    // The reset crosses the wire and the next walk sees it: well within
+    // one poll step of virtual time.
+    net.run_for(Duration::from_millis(10));
+    assert_eq!(roles(&net), [Role::Serving, Role::Listening]);
+    assert_eq!(net.server_states()[1], State::Listen);
+    let s = *net.server.stats();
+    assert_eq!((s.queued, s.queued_reset, s.refused_busy), (0, 1, 0), "{s}");
+
+    // The socket serves the next waiting client; past the queue wait it is
+    // told busy, and only it.
+    let next = net.connect();
+    assert!(net.run_until(Duration::from_millis(100), |n| roles(n)
+        == [Role::Serving, Role::Queued]));
+    let busy = b"busy: all 1 slots are in use, try again later\n";
+    assert_eq!(net.receive(next, busy.len(), Duration::from_secs(11)), busy);
+    let s = *net.server.stats();
+    assert_eq!(
+        (s.queued_reset, s.refused_busy, s.accepted),
+        (1, 1, 1),
+        "{s}"
+    );
+}
+
+/// Only a SYN the stack itself would take may take a socket back: one with
+/// a bad TCP checksum, one for another address on the subnet and one for
+/// another MAC address, each sent while no socket listens, take nothing
+/// back and leave the half-open handshake that holds the last socket as it
+/// was; a valid SYN then takes it back.
+#[test]
+fn only_a_syn_the_stack_would_take_takes_a_socket_back() {
+    let config = Config {
+        clients: Some(2),
+        spare: Some(1),
+        queue_wait: Duration::ZERO,
+        ..Config::default()
+    };
+    let mut net: Net<Reverse, 3> = Net::new(config, Reverse::default(), Setup::default());
+    let _a = served(&mut net, "first");
+    let _b = served(&mut net, "second");
+    net.in_flight.inject(Dir::ToServer, spoofed_syn(40001, 1));
+    tick(&mut net);
+    assert_eq!(roles(&net), [Role::Serving, Role::Serving, Role::HalfOpen]);
+    let peer = |net: &Net<Reverse, 3>| {
+        let (handle, _) = net.server.slots().nth(2).expect("three slots");
+        net.server_host
+            .sockets
+            .get::<smoltcp::socket::tcp::Socket>(handle)
+            .remote_endpoint()
+    };
+    let held = peer(&net);
+    assert_eq!(held.map(|e| e.port), Some(40001));
+
+    let mut bad_checksum = spoofed_syn(40002, 2);
+    // The TCP checksum: after the Ethernet (14) and IPv4 (20) headers, at
+    // offset 16 of the TCP header.
+    bad_checksum[14 + 20 + 16] ^= 0xff;
+    let foreign_ip = syn_frame(
+        SERVER_MAC,
+        Ipv4Address::new(192, 168, 69, 2),
+        PORT,
+        40003,
+        3,
+    );
+    let foreign_mac = syn_frame(
+        EthernetAddress([0x02, 0, 0, 0, 0, 0x33]),
+        SERVER_IP,
+        PORT,
+        40004,
+        4,
+    );
+    for (what, frame) in [
+        ("a bad TCP checksum", bad_checksum),
+        ("another IP address", foreign_ip),
+        ("another MAC address", foreign_mac),
+    ] {
+        net.in_flight.inject(Dir::ToServer, frame);
+        tick(&mut net);
+        let s = *net.server.stats();
+        assert_eq!(
+            (s.reclaimed_half_open, s.reclaimed_lingering, s.syn_dropped),
+            (0, 0, 0),
+            "a SYN with {what}: {s}"
+        );
+        assert_eq!(
+            roles(&net),
+            [Role::Serving, Role::Serving, Role::HalfOpen],
+            "a SYN with {what}"
+        );
+        assert_eq!(peer(&net), held, "a SYN with {what}");
+    }
+
+    net.in_flight.inject(Dir::ToServer, spoofed_syn(40005, 5));
+    tick(&mut net);
+    assert_eq!(net.server.stats().reclaimed_half_open, 1);
+    assert_eq!(peer(&net).map(|e| e.port), Some(40005));
 }

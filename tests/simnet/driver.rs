@@ -35,6 +35,11 @@ struct Hardware {
     waker: Rc<RefCell<Option<Waker>>>,
     /// Frames that the link, being down, lost (either way).
     lost: Rc<Cell<usize>>,
+    /// Whether the driver refuses to transmit while the link is down (its
+    /// queue does not drain) instead of losing what is sent.
+    refuse_while_down: Rc<Cell<bool>>,
+    /// An interrupt not yet seen by the serving loop (a link change).
+    pending: Rc<Cell<bool>>,
 }
 
 impl Hardware {
@@ -43,6 +48,8 @@ impl Hardware {
             link: Rc::new(Cell::new(LinkState::Up)),
             waker: Rc::default(),
             lost: Rc::default(),
+            refuse_while_down: Rc::default(),
+            pending: Rc::default(),
         }
     }
 
@@ -59,6 +66,7 @@ impl Hardware {
 
     fn set_link(&self, state: LinkState) {
         self.link.set(state);
+        self.pending.set(true);
         self.interrupt();
     }
 }
@@ -125,8 +133,12 @@ impl Driver for WireDriver {
         }
     }
 
-    fn transmit(&mut self, _cx: &mut Context) -> Option<Tx> {
+    fn transmit(&mut self, cx: &mut Context) -> Option<Tx> {
         if self.hw.link.get() == LinkState::Down {
+            if self.hw.refuse_while_down.get() {
+                self.register(cx);
+                return None;
+            }
             return Some(Tx::Lost(self.hw.lost.clone()));
         }
         self.port.transmit(Instant::ZERO).map(Tx::Wire)
@@ -263,9 +275,13 @@ fn sides(caps: Capabilities) -> (ServerSide, ClientSide, Hardware, InFlight) {
 
 /// The loop without an executor (the adapter keeps its no-op waker), on a
 /// virtual clock that jumps to the next deadline once no frame is in
-/// flight.
+/// flight. The server is polled as the documented loop polls it: when its
+/// deadline comes (none while the driver's transmit queue is full) or an
+/// interrupt (a frame for it, a link change) wakes it.
 struct Net {
     now: Instant,
+    /// When the server's loop wakes by itself.
+    server_wake: Option<Instant>,
     server: ServerSide,
     client: ClientSide,
     hw: Hardware,
@@ -277,6 +293,7 @@ impl Net {
         let (server, client, hw, in_flight) = sides(ethernet_caps());
         Net {
             now: Instant::ZERO,
+            server_wake: Some(Instant::ZERO),
             server,
             client,
             hw,
@@ -289,10 +306,16 @@ impl Net {
         let end = self.now + limit;
         let mut spins = 0u32;
         loop {
-            let s = &mut self.server;
-            let delay = s
-                .server
-                .poll(self.now, &mut s.iface, &mut s.device, &mut s.sockets);
+            let interrupt = self.in_flight.to_server() > 0 || self.hw.pending.replace(false);
+            if interrupt || self.server_wake.is_some_and(|at| at <= self.now) {
+                let s = &mut self.server;
+                let delay = s
+                    .server
+                    .poll(self.now, &mut s.iface, &mut s.device, &mut s.sockets);
+                // A full transmit queue frees up with an interrupt, not a time.
+                let sleep = if s.device.tx_exhausted() { None } else { delay };
+                self.server_wake = sleep.map(|d| self.now + d);
+            }
             let client_at = self.client.poll(self.now);
             if done(self) {
                 return true;
@@ -302,8 +325,7 @@ impl Net {
             if self.in_flight.count() > 0 {
                 continue;
             }
-            let server_at = delay.map(|d| self.now + d);
-            let next = [server_at, client_at].into_iter().flatten().min();
+            let next = [self.server_wake, client_at].into_iter().flatten().min();
             match next {
                 Some(at) if at <= self.now => continue,
                 Some(at) if at < end => self.now = at,
@@ -367,7 +389,6 @@ fn a_client_is_answered_through_a_driver_without_an_executor() {
     let c = net.connect();
     net.client.socket(c).send_slice(b"hello\n").unwrap();
     assert_eq!(net.receive(c, 6, Duration::from_secs(10)), b"olleh\n");
-    assert!(!net.server.device.tx_exhausted());
     assert_eq!(net.server.server.stats().answered, 1);
 }
 
@@ -401,6 +422,66 @@ fn a_connection_outlives_a_link_that_goes_down_and_up() {
     assert_eq!(net.receive(c, 4, Duration::from_secs(10)), b"cba\n");
     let stats = net.server.server.stats();
     assert_eq!((stats.accepted, stats.answered, stats.reset), (1, 2, 0));
+}
+
+/// A driver that refuses every transmit while its link is down: the flag
+/// says so while it does, and not after the link is back. The served
+/// client is closed at its idle timeout by the documented loop, with no
+/// frame to wake it.
+#[test]
+fn a_deadline_outlives_a_link_down_period_of_refused_transmits() {
+    let mut net = Net::new();
+    net.hw.refuse_while_down.set(true);
+    let c = net.connect();
+    net.client.socket(c).send_slice(b"hello\n").unwrap();
+    assert_eq!(net.receive(c, 6, Duration::from_secs(10)), b"olleh\n");
+
+    // A second client whose handshake never finishes: its ACKs are lost.
+    let port = 49153;
+    net.in_flight.set_filter(move |dir, frame| {
+        !matches!(crate::wire::tcp_segment(frame), Some(s)
+            if dir == crate::wire::Dir::ToServer && s.src_port == port && s.ack && !s.syn)
+    });
+    let mut sock = socket(4096, 4096);
+    sock.connect(
+        net.client.iface.context(),
+        IpEndpoint::new(IpAddress::Ipv4(SERVER_IP), PORT),
+        port,
+    )
+    .unwrap();
+    net.client.sockets.add(sock);
+    assert!(net.run_until(Duration::from_millis(100), |n| n
+        .server
+        .server
+        .slots()
+        .any(|(_, p)| matches!(p, Phase::HalfOpen { .. }))));
+
+    // The link goes down: the server's SYN-ACK retransmission is refused.
+    net.hw.set_link(LinkState::Down);
+    net.run_until(Duration::from_secs(5), |n| n.server.device.tx_exhausted());
+    assert!(net.server.device.tx_exhausted(), "no transmit was refused");
+
+    // Up again after the handshake timeout (10 s): the poll the link change
+    // wakes drops the handshake, and sends nothing.
+    net.now = Instant::from_secs(15);
+    net.hw.set_link(LinkState::Up);
+    net.run_until(Duration::ZERO, |_| true);
+    assert!(!net
+        .server
+        .server
+        .slots()
+        .any(|(_, p)| matches!(p, Phase::HalfOpen { .. })));
+    assert!(!net.server.device.tx_exhausted(), "a stale full queue");
+
+    // The served client's idle timeout (300 s) still closes it.
+    let idle = Config::default().idle_timeout.unwrap();
+    let closed = net.run_until(idle, |n| !n.client.socket(c).may_recv());
+    assert!(
+        closed,
+        "the idle timeout was dropped: {:?}",
+        net.server_wake
+    );
+    assert_eq!(net.server.server.stats().timed_out, 1);
 }
 
 /// Counts its wakes.

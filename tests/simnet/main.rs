@@ -19,6 +19,7 @@ mod hostile;
 mod lifecycle;
 mod matrix;
 mod overload;
+mod ping;
 mod pool;
 mod services;
 mod soak;

@@ -194,7 +194,7 @@ fn the_snapshot_lists_every_socket_as_the_servers_see_it() {
     assert_eq!(services[0][3..], ["clients", "4", "spare", "2"]);
     let counters: Vec<_> = lines.iter().filter(|l| l[0] == "counters").collect();
     assert_eq!(counters.len(), 3);
-    assert_eq!(counters[0].len(), 2 + 2 * 21, "{:?}", counters[0]);
+    assert_eq!(counters[0].len(), 2 + 2 * 22, "{:?}", counters[0]);
     let value = |line: &Vec<String>, key: &str| -> u64 {
         let i = line.iter().position(|f| f == key).expect(key);
         line[i + 1].parse().expect("a number")
