@@ -114,7 +114,6 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress};
 pub struct DriverDevice<D> {
     driver: D,
     waker: Waker,
-    tx_exhausted: bool,
 }
 
 impl<D: Driver> DriverDevice<D> {
@@ -124,7 +123,6 @@ impl<D: Driver> DriverDevice<D> {
         DriverDevice {
             driver,
             waker: Waker::noop().clone(),
-            tx_exhausted: false,
         }
     }
 
@@ -163,11 +161,15 @@ impl<D: Driver> DriverDevice<D> {
         }
     }
 
-    /// Whether the last transmit found the driver's queue full. The driver
-    /// wakes the waker once room frees up; until then a poll delay of zero
-    /// (data waiting to be sent) is better slept through.
-    pub fn tx_exhausted(&self) -> bool {
-        self.tx_exhausted
+    /// Whether the driver's transmit queue is full now. The driver is
+    /// asked (a transmit token taken and dropped unused sends nothing), so
+    /// the answer is never left over from an earlier poll step; when the
+    /// queue is full, the driver wakes the waker once room frees up, and
+    /// until then a poll delay of zero (data waiting to be sent) is better
+    /// slept through.
+    pub fn tx_exhausted(&mut self) -> bool {
+        let mut cx = Context::from_waker(&self.waker);
+        self.driver.transmit(&mut cx).is_none()
     }
 
     /// The driver.
@@ -205,9 +207,7 @@ impl<D: Driver> Device for DriverDevice<D> {
 
     fn transmit(&mut self, _now: Instant) -> Option<Self::TxToken<'_>> {
         let mut cx = Context::from_waker(&self.waker);
-        let token = self.driver.transmit(&mut cx);
-        self.tx_exhausted = token.is_none();
-        token.map(TxToken)
+        self.driver.transmit(&mut cx).map(TxToken)
     }
 
     fn capabilities(&self) -> DeviceCapabilities {

@@ -435,6 +435,12 @@ fn a_deadline_outlives_a_link_down_period_of_refused_transmits() {
     let c = net.connect();
     net.client.socket(c).send_slice(b"hello\n").unwrap();
     assert_eq!(net.receive(c, 6, Duration::from_secs(10)), b"olleh\n");
+    // The client's (delayed) ACK is in: the server has nothing left to send.
+    assert!(
+        net.run_until(Duration::from_secs(1), |n| n.server.sockets.iter().all(
+            |(_, s)| matches!(s, smoltcp::socket::Socket::Tcp(t) if t.send_queue() == 0)
+        ))
+    );
 
     // A second client whose handshake never finishes: its ACKs are lost.
     let port = 49153;
