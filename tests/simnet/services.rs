@@ -11,7 +11,7 @@ use multiserve::{Config, Reverse};
 
 use crate::admission::spoofed_syn_to;
 use crate::net::{rev_line, Net, Rng, Setup, ECHO_PORT, PORT, STATUS_PORT};
-use crate::wire::Dir;
+use crate::wire::{tcp_segment, Dir};
 
 /// Reverse: 4 clients and 2 spare sockets; echo: 2 clients and 1 spare.
 type Three = Net<Reverse, 6>;
@@ -295,19 +295,59 @@ fn every_request_gets_a_snapshot_in_its_form() {
     assert_eq!(net.status().stats().answered, 4);
 }
 
+/// What one round trip of a reverse client cost it: the frames of its
+/// connection on the wire (both ways, until its delayed ACK is out) and the
+/// simulated time until the whole answer was in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Cost {
+    frames: usize,
+    took: Duration,
+}
+
+/// How long a smoltcp client delays its ACK of an answer (its default):
+/// after this, the round trip has sent every frame it will.
+const CLIENT_ACK_DELAY: Duration = Duration::from_millis(10);
+
 /// Garbage, an endless line and a client that never reads: each gets its
-/// defined outcome, and reverse clients served all along never notice.
+/// defined outcome, and a reverse client served all along pays nothing for
+/// them: each of its round trips costs exactly what its first did, before
+/// the status service had a client (the same frames, the same simulated
+/// time).
 #[test]
 fn bad_requests_get_an_error_and_cost_the_others_nothing() {
     let mut net = three(Duration::from_secs(2));
     let reverse = net.connect_port(PORT);
-    let check = |net: &mut Three, n: u32| {
+    let reverse_port = local_port(&mut net, reverse);
+    let frames = std::rc::Rc::new(std::cell::Cell::new(0usize));
+    let counter = frames.clone();
+    net.in_flight.set_filter(move |_, frame| {
+        let ours = tcp_segment(frame)
+            .is_some_and(|s| s.src_port == reverse_port || s.dst_port == reverse_port);
+        counter.set(counter.get() + usize::from(ours));
+        true
+    });
+    let round_trip = |net: &mut Three, n: u32| -> Cost {
         let line = format!("still served {n}");
         let want = rev_line(&line);
-        assert_eq!(
-            net.exchange(reverse, format!("{line}\n").as_bytes(), want.len()),
-            want
-        );
+        let (frames_before, start) = (frames.get(), net.now);
+        net.send(reverse, format!("{line}\n").as_bytes());
+        let mut got = Vec::new();
+        assert!(net.run_until(Duration::from_secs(1), |n| {
+            got.extend(n.take(reverse));
+            got.len() >= want.len()
+        }));
+        let took = net.now - start;
+        assert_eq!(got, want);
+        net.run_for(CLIENT_ACK_DELAY);
+        Cost {
+            frames: frames.get() - frames_before,
+            took,
+        }
+    };
+    let alone = round_trip(&mut net, 0);
+    let check = |net: &mut Three, n: u32| {
+        let cost = round_trip(net, n);
+        assert_eq!(cost, alone, "round trip {n}, beside the status client");
     };
     let watcher = net.connect_port(STATUS_PORT);
     snapshot(&mut net, watcher);
