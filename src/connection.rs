@@ -415,18 +415,33 @@ impl Slot {
 
     /// Busy or lingering: once the socket is closed, listen again (or stay
     /// off while shutting down); past `deadline`, abort with a reset.
+    ///
+    /// TIME-WAIT is the end of a closing handshake the server began: our
+    /// FIN is acknowledged and the peer's is in, but its acknowledgment
+    /// goes out only after this walk (and after the delayed-ACK time).
+    /// smoltcp keeps the socket to send it, and again for a FIN sent
+    /// again, and closes it after its TIME-WAIT (10 s); a SYN that finds
+    /// no socket listening takes it back before then
+    /// ([`Reclaim::Finished`]). Listening at once would drop that ACK: the
+    /// peer would send its FIN again and be answered with a reset. Nothing
+    /// is aborted then, and when shutting down the socket is simply left
+    /// to finish.
     fn finish_close(
         &mut self,
         socket: &mut Socket<'_>,
         deadline: Instant,
         cx: &mut Cx<'_>,
     ) -> Option<Instant> {
-        if !socket.is_open() {
+        let state = socket.state();
+        if state == State::Closed || (state == State::TimeWait && cx.shutting_down) {
             if cx.shutting_down {
                 self.phase = Phase::Off;
             } else {
                 self.arm(socket, cx.config.port);
             }
+            None
+        } else if state == State::TimeWait {
+            // smoltcp's own timer ends it; the poll's delay includes it.
             None
         } else if cx.now >= deadline {
             log::warn!("slot {}: closing handshake timed out, aborting", self.index);

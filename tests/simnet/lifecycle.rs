@@ -101,3 +101,42 @@ fn vanished_peer_frees_the_slot_after_idle_and_close_timeouts() {
     net.client_host.device.set_drop_chance(0);
     check_slot_serves_again(&mut net);
 }
+
+/// A connection the server closes first (here by the idle timeout) ends in
+/// order when the client closes too: the server's socket in TIME-WAIT
+/// acknowledges the client's FIN before it listens again, so the client
+/// is closed within a round trip and never sees a reset.
+#[test]
+fn a_connection_the_server_closed_first_ends_in_order() {
+    let config = Config {
+        idle_timeout: Some(Duration::from_secs(2)),
+        ..Config::default()
+    };
+    let mut net: TestNet = Net::new(config, Reverse::default(), Setup::default());
+    let resets = std::rc::Rc::new(std::cell::Cell::new(0u32));
+    let seen = resets.clone();
+    net.in_flight.set_filter(move |_, frame| {
+        if crate::wire::tcp_segment(frame).is_some_and(|s| s.rst) {
+            seen.set(seen.get() + 1);
+        }
+        true
+    });
+    let c = net.connect();
+    assert_eq!(net.exchange(c, b"x\n", 2), b"x\n");
+    assert!(
+        net.run_until(Duration::from_secs(10), |n| n.client(c).state()
+            == State::CloseWait)
+    );
+    net.client(c).close();
+    // The client's FIN and the server's ACK: one round trip on this wire,
+    // plus the server's delayed-ACK time.
+    let limit = Duration::from_millis(100);
+    assert!(
+        net.run_until(limit, |n| n.client(c).state() == State::Closed),
+        "the client is still in {} {limit} after its FIN",
+        net.client(c).state()
+    );
+    assert_eq!(resets.get(), 0, "a reset ended the connection");
+    assert_eq!(net.server.stats().close_aborted, 0);
+    check_slot_serves_again(&mut net);
+}
