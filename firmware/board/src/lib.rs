@@ -9,6 +9,9 @@
 //!   and halting after a fatal set-up error.
 //! - [`clock`]: a 32-bit counter extended to 64 bits, and the sleep loop
 //!   that reads the clock at least every [`clock::MAX_SLEEP`].
+//! - [`mdio`]: finding a PHY on an MDIO bus, at any address, for a while.
+//! - [`throttle`]: a log line at most once per interval.
+//! - [`wifi`]: the security a Wi-Fi station requires, from its password.
 //! - `systick` (feature `cortex-m`): a 1 kHz clock from SysTick and a
 //!   `wfi` sleep that cannot miss an interrupt.
 //!
@@ -25,12 +28,15 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod clock;
+pub mod mdio;
 pub mod memory;
 pub mod output;
 mod rx_frame;
 pub mod serve;
 #[cfg(feature = "cortex-m")]
 pub mod systick;
+pub mod throttle;
+pub mod wifi;
 
 pub use output::{halt, PanicLine, RecordLine};
 pub use rx_frame::RxFrame;
