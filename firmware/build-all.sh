@@ -7,7 +7,8 @@
 # boards and the `llvm-tools` component (rustup), whose llvm-size reads the
 # ELF of every board's architecture. Also runs `cargo fmt --check` and
 # `cargo clippy --release -- -D warnings` per board, and lints the shared
-# board library for each kind of target, unless FIRMWARE_SKIP_LINT=1.
+# board library for each kind of target and runs its host tests, unless
+# FIRMWARE_SKIP_LINT=1.
 # The boards in `without_status` are also built (and linted) without the
 # status service (`--no-default-features`): the table's `BOARD/no-status`
 # rows, and what the service costs. Exits non-zero if any step fails.
@@ -44,6 +45,10 @@ if [ "${FIRMWARE_SKIP_LINT:-0}" != 1 ]; then
     (
         cd "$here/board"
         cargo fmt --check
+        # Its pure logic (clock, PHY scan, log throttle, Wi-Fi security) is
+        # tested on the host.
+        cargo test --locked --lib
+        cargo clippy --locked --tests -- -D warnings
         cargo clippy --locked --target thumbv7m-none-eabi --features cortex-m -- -D warnings
         cargo clippy --locked --target riscv32imac-unknown-none-elf -- -D warnings
         cargo clippy --locked --target thumbv7m-none-eabi --no-default-features \

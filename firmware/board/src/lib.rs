@@ -7,6 +7,11 @@
 //!   loop that polls them and sleeps until the earliest deadline.
 //! - [`output`]: the lines a board prints (log records, the panic line)
 //!   and halting after a fatal set-up error.
+//! - [`clock`]: a 32-bit counter extended to 64 bits, and the sleep loop
+//!   that reads the clock at least every [`clock::MAX_SLEEP`].
+//! - [`mdio`]: finding a PHY on an MDIO bus, at any address, for a while.
+//! - [`throttle`]: a log line at most once per interval.
+//! - [`wifi`]: the security a Wi-Fi station requires, from its password.
 //! - `systick` (feature `cortex-m`): a 1 kHz clock from SysTick and a
 //!   `wfi` sleep that cannot miss an interrupt.
 //!
@@ -17,17 +22,21 @@
 //! (on by default) the same loop also serves the status service on
 //! [`STATUS_PORT`] to [`STATUS_CLIENTS`] client, and the line names that
 //! port too: `serving on IP:PORT, status on IP:STATUS_PORT`.
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod clock;
+pub mod mdio;
 pub mod memory;
 pub mod output;
 mod rx_frame;
 pub mod serve;
 #[cfg(feature = "cortex-m")]
 pub mod systick;
+pub mod throttle;
+pub mod wifi;
 
 pub use output::{halt, PanicLine, RecordLine};
 pub use rx_frame::RxFrame;

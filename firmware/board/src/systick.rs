@@ -41,7 +41,7 @@ fn SysTick() {
 }
 
 /// Sleeps (`wfi`) until `deadline` or until `work()` is true; `None` waits
-/// for `work()` alone. `work` says whether the NIC has something for the
+/// for `work()` alone, up to [`MAX_SLEEP`](crate::clock::MAX_SLEEP). `work` says whether the NIC has something for the
 /// main loop (an interrupt flag its handler set, a frame waiting).
 ///
 /// The checks and the `wfi` run with interrupts masked, so an interrupt
@@ -55,18 +55,18 @@ pub fn sleep(deadline: Option<Instant>, work: impl FnMut() -> bool) {
 /// [`sleep`] by another clock than SysTick's count (`clock`), for boards
 /// whose time comes from a free-running counter; SysTick's exception still
 /// ends each `wfi` once a millisecond, and `clock` is read after each.
-pub fn sleep_by(clock: fn() -> Instant, deadline: Option<Instant>, mut work: impl FnMut() -> bool) {
-    loop {
-        let wake = cortex_m::interrupt::free(|_| {
-            let due = deadline.is_some_and(|at| clock() >= at);
-            if due || work() {
+/// Without a deadline, or with a far one, the sleep ends after
+/// [`MAX_SLEEP`](crate::clock::MAX_SLEEP) at the latest
+/// ([`sleep_loop`](crate::clock::sleep_loop)), so that a 32-bit counter
+/// behind `clock` is read at least that often.
+pub fn sleep_by(clock: fn() -> Instant, deadline: Option<Instant>, work: impl FnMut() -> bool) {
+    crate::clock::sleep_loop(clock, deadline, work, |check| {
+        cortex_m::interrupt::free(|_| {
+            if check() {
                 return true;
             }
             cortex_m::asm::wfi();
             false
-        });
-        if wake {
-            return;
-        }
-    }
+        })
+    })
 }

@@ -7,8 +7,9 @@
 //!   and allocates from a heap of its own (`esp-alloc`, [`HEAP_RECLAIMED`]
 //!   plus [`HEAP_SIZE`] bytes); the server does not allocate.
 //! * Network: the SSID and passphrase are read at build time from
-//!   `MULTISERVE_WIFI_SSID` and `MULTISERVE_WIFI_PASSWORD` (none: an open
-//!   network), and never stored in the repository. An image built without
+//!   `MULTISERVE_WIFI_SSID` and `MULTISERVE_WIFI_PASSWORD` (none or empty:
+//!   an open network, joined with no authentication; else WPA2-Personal or
+//!   stronger), and never stored in the repository. An image built without
 //!   `MULTISERVE_WIFI_SSID` (as CI builds it) logs that it has no network to
 //!   join and stops. [`join`] joins the network and joins again, every
 //!   [`REJOIN`], whenever the access point is lost.
@@ -43,10 +44,11 @@ use esp_hal::rng::Rng;
 use esp_hal::rtc_cntl::{Rtc, RwdtStage};
 use esp_hal::timer::timg::TimerGroup;
 use esp_radio::wifi::sta::StationConfig;
-use esp_radio::wifi::{self, ControllerConfig, WifiController};
+use esp_radio::wifi::{self, AuthenticationMethod, ControllerConfig, WifiController};
 use log::{info, warn, LevelFilter};
 use multiserve::driver::woken;
 use multiserve::DriverDevice;
+use multiserve_board::wifi::Security;
 use multiserve_board::{Board, Stack};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
@@ -55,7 +57,7 @@ esp_bootloader_esp_idf::esp_app_desc!();
 
 /// The network to join, from the build's environment.
 const SSID: Option<&str> = option_env!("MULTISERVE_WIFI_SSID");
-/// Its WPA2/WPA3 passphrase; none for an open network.
+/// Its WPA2/WPA3 passphrase; none (or empty) for an open network.
 const PASSWORD: Option<&str> = option_env!("MULTISERVE_WIFI_PASSWORD");
 /// The Wi-Fi driver's heap, in bytes, as in esp-radio's station examples:
 /// this much in the RAM the second-stage bootloader used (reclaimed once
@@ -87,7 +89,16 @@ async fn main(spawner: Spawner) -> ! {
     let Some(ssid) = core::hint::black_box(SSID) else {
         halt("built without MULTISERVE_WIFI_SSID: no network to join (set it, and MULTISERVE_WIFI_PASSWORD, and build again)")
     };
-    let mut station = StationConfig::default().with_ssid(ssid);
+    // esp-radio's default method, WPA2-Personal, is the weakest it accepts:
+    // without a password the station must ask for an open network. (An
+    // empty password, which an open network also gets, is no password.)
+    let auth_method = match Security::for_password(PASSWORD) {
+        Security::Open => AuthenticationMethod::None,
+        Security::Personal => AuthenticationMethod::Wpa2Personal,
+    };
+    let mut station = StationConfig::default()
+        .with_ssid(ssid)
+        .with_auth_method(auth_method);
     if let Some(password) = PASSWORD {
         station = station.with_password(password.into());
     }

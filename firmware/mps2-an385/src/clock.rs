@@ -8,8 +8,10 @@
 //! every millisecond to end the `wfi` of [`sleep`].
 //!
 //! The counter wraps every 2^32 / 25 MHz = 171.8 s; [`now`] notes how far it
-//! moved since its last call, so it must be called at least that often.
-//! [`sleep`] calls it on every tick.
+//! moved since its last call ([`DownCounter`]), so it must be called at
+//! least that often. [`sleep`] calls it on every tick, and ends after
+//! [`MAX_SLEEP`](multiserve_board::clock::MAX_SLEEP) (60 s) even without a
+//! deadline, so the loop reads it at least every 60 s: a margin of 111.8 s.
 //!
 //! # `unsafe`
 //!
@@ -21,14 +23,14 @@
 use core::cell::Cell;
 
 use cortex_m::interrupt::Mutex;
+use multiserve_board::clock::DownCounter;
 use smoltcp::time::Instant;
 
 /// Timer ticks per microsecond (the 25 MHz peripheral clock).
 const TICKS_PER_MICRO: u64 = 25;
 
-/// Where the count was at the last [`now`], and the ticks counted up to
-/// then.
-static COUNT: Mutex<Cell<(u32, u64)>> = Mutex::new(Cell::new((u32::MAX, 0)));
+/// The counter, extended to 64 bits as of the last [`now`].
+static COUNT: Mutex<Cell<DownCounter>> = Mutex::new(Cell::new(DownCounter::new()));
 
 struct Timer;
 
@@ -62,18 +64,15 @@ pub fn start() {
 pub fn now() -> Instant {
     cortex_m::interrupt::free(|cs| {
         let count = COUNT.borrow(cs);
-        let (last, ticks) = count.get();
-        let value = Timer::read(Timer::VALUE);
-        // A down counter: the ticks since `last` are `last - value`,
-        // modulo 2^32 across a reload.
-        let ticks = ticks.wrapping_add(u64::from(last.wrapping_sub(value)));
-        count.set((value, ticks));
+        let mut counter = count.get();
+        let ticks = counter.advance(Timer::read(Timer::VALUE));
+        count.set(counter);
         Instant::from_micros((ticks / TICKS_PER_MICRO) as i64)
     })
 }
 
 /// Sleeps (`wfi`) until `deadline` or until `work()` is true, by this
-/// clock; see [`multiserve_board::systick::sleep_by`].
+/// clock, for 60 s at most; see [`multiserve_board::systick::sleep_by`].
 pub fn sleep(deadline: Option<Instant>, work: impl FnMut() -> bool) {
     multiserve_board::systick::sleep_by(now, deadline, work)
 }

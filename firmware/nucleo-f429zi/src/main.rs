@@ -13,8 +13,9 @@
 //!   1536 bytes; a frame received with an error is dropped and its
 //!   descriptor handed back, so receiving goes on after a bad frame; the
 //!   MAC is not promiscuous (its own address, broadcast and multicast).
-//! * PHY: identified by its ID registers before the MAC starts ([`phy`]);
-//!   anything else on the MDIO bus halts the board with a log line. It
+//! * PHY: identified by its ID registers before the MAC starts ([`phy`]),
+//!   looked for at MDIO addresses 0-31 for up to 1 s; without it the board
+//!   logs why and stops, and the watchdog resets it. It
 //!   advertises 100BASE-TX full duplex only, the one mode embassy-stm32 0.6
 //!   runs the MAC in. Its interrupt pin is not wired to the MCU on this
 //!   board (it supplies the RMII reference clock), so the link is read
@@ -22,12 +23,14 @@
 //! * Clock: SysTick at 1 kHz ([`multiserve_board::systick`]); the loop
 //!   sleeps (`wfi`) until the next deadline (at most [`LINK_POLL`] away) or
 //!   the Ethernet interrupt.
-//! * Watchdog: the IWDG, started once the PHY answered, with a
+//! * Watchdog: the IWDG, started before anything can halt or hang, with a
 //!   [`WATCHDOG_TIMEOUT_US`] timeout (from the ~32 kHz LSI, which the
 //!   datasheet allows anywhere from 17 to 47 kHz: 2.7 to 7.5 s), fed on
 //!   every loop turn. It is frozen while a debugger halts the core.
-//! * Logging: `log` over RTT (`rtt-target`); `cargo run --release` flashes
-//!   the board with probe-rs and shows the log.
+//! * Logging: `log` over RTT (`rtt-target`, [`logger`]); a frame received
+//!   with an error is logged at most once per 10 s, with a count of the
+//!   others. `cargo run --release` flashes the board with probe-rs and
+//!   shows the log.
 //! * Panics print `panic: <location>: <message>` over RTT, wait about
 //!   100 ms for the probe to read it, and reset the board: an unattended
 //!   server comes back by itself. The runner passes `--no-catch-reset` so
@@ -43,6 +46,7 @@
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+mod logger;
 mod phy;
 
 use core::panic::PanicInfo;
@@ -94,7 +98,7 @@ static PACKETS: ConstStaticCell<PacketQueue<TX_ENTRIES, RX_ENTRIES>> =
 
 #[entry]
 fn main() -> ! {
-    rtt_target::rtt_init_log!(LevelFilter::Info);
+    logger::init(LevelFilter::Info);
     let p = embassy_stm32::init(clock_config());
     let Some(core) = cortex_m::Peripherals::take() else {
         halt("core peripherals already taken")
@@ -102,20 +106,31 @@ fn main() -> ! {
     systick::start(core.SYST, SYSCLK_HZ);
     info!("STM32F429ZI at {} MHz", SYSCLK_HZ / 1_000_000);
 
-    // The PHY before the MAC: a dead MDIO bus must not pass for a link.
-    let phy = match Lan8742a::probe(Sma::new(p.ETH_SMA, p.PA2, p.PC1)) {
-        Ok(phy) => phy,
-        Err(e) => halt(e),
-    };
-    info!("PHY LAN8742A, revision {}", phy.revision());
-
-    // From here on, a hang resets the board: e.g. the MAC's DMA reset waits
-    // for the PHY's 50 MHz RMII reference clock.
+    // The watchdog first: from here on any hang or halt resets the board,
+    // also a PHY that does not answer (it shares the MCU's reset, so the
+    // reset gives it another chance), and e.g. the MAC's DMA reset, which
+    // waits for the PHY's 50 MHz RMII reference clock. The PHY scan takes
+    // at most about 1 s of the watchdog's 2.7 s or more.
     embassy_stm32::pac::DBGMCU
         .apb1fzr()
         .modify(|w| w.set_iwdg(true));
     let mut watchdog = IndependentWatchdog::new(p.IWDG, WATCHDOG_TIMEOUT_US);
     watchdog.unleash();
+
+    // The PHY before the MAC: a dead MDIO bus must not pass for a link.
+    let phy = match Lan8742a::probe(Sma::new(p.ETH_SMA, p.PA2, p.PC1)) {
+        Ok(phy) => phy,
+        Err(e) => halt(format_args!(
+            "{} (a LAN8742A, ID 0007:c13x, on PA2, PC1)",
+            e
+        )),
+    };
+    watchdog.pet();
+    info!(
+        "PHY LAN8742A at MDIO address {}, revision {}",
+        phy.address(),
+        phy.revision()
+    );
 
     let seed = Rng::new(p.RNG, Irqs).next_u64();
     let mac = board_mac_address();
@@ -133,6 +148,7 @@ fn main() -> ! {
         mac.0,
         phy,
     );
+    mask_mmc_interrupts();
     info!("MAC {}", mac);
 
     let board = Board {
@@ -179,6 +195,30 @@ fn frame_waiting(nic: &mut Nic) -> bool {
         .is_some()
 }
 
+/// Masks the MAC's statistics-counter (MMC) interrupts, which
+/// embassy-stm32 0.6's v1 driver leaves enabled (its reset state): when a
+/// counter reaches half scale its interrupt would keep the Ethernet
+/// interrupt asserted, which nothing clears, and the watchdog would reset
+/// the board. The counters still count.
+///
+/// RM0090 (Ethernet MAC at 0x4002_8000): ETH_MMCRIMR at offset 0x10C, bits
+/// 5 RFCEM (CRC errors), 6 RFAEM (alignment errors), 17 RGUFM (good
+/// unicast frames); ETH_MMCTIMR at 0x110, bits 14 TGFSCM (single
+/// collision), 15 TGFMSCM (multiple collisions), 21 TGFM (good frames);
+/// a 1 masks. stm32-metapac 21's `eth_v1b` has the same offsets and RX
+/// bits, but TGFM at bit 16, a reserved bit in RM0090 (ST's HAL masks
+/// 0x0020_0000), so the registers are written as raw values here.
+fn mask_mmc_interrupts() {
+    use embassy_stm32::pac::eth::regs::{Mmcrimr, Mmctimr};
+    /// RFCEM | RFAEM | RGUFM.
+    const MMCRIMR_ALL: u32 = 1 << 5 | 1 << 6 | 1 << 17;
+    /// TGFSCM | TGFMSCM | TGFM.
+    const MMCTIMR_ALL: u32 = 1 << 14 | 1 << 15 | 1 << 21;
+    let mac = embassy_stm32::pac::ETH.ethernet_mac();
+    mac.mmcrimr().write_value(Mmcrimr(MMCRIMR_ALL));
+    mac.mmctimr().write_value(Mmctimr(MMCTIMR_ALL));
+}
+
 /// 180 MHz from the 8 MHz HSE (bypass): VCO 360 MHz, SYSCLK = HCLK =
 /// 180 MHz, APB1 45 MHz, APB2 90 MHz, and the PLL's Q output at 45 MHz for
 /// the RNG (at most 48 MHz).
@@ -218,9 +258,9 @@ fn board_mac_address() -> EthernetAddress {
     EthernetAddress([0x02, 0x00, h[0], h[1], h[2], h[3]])
 }
 
-/// Stops after a fatal set-up error, with the reason as the last log line.
-/// Before the watchdog starts (a PHY that does not answer) the board stays
-/// stopped; after it, the watchdog resets it within its timeout.
+/// Stops after a fatal set-up error, with the reason as the last log line;
+/// the watchdog, started first, resets the board within its timeout, so
+/// that it tries again (a PHY that did not answer gets another reset).
 fn halt(why: impl core::fmt::Display) -> ! {
     multiserve_board::halt(why, stop)
 }

@@ -1,11 +1,15 @@
 //! The board's Microchip LAN8742A PHY, as embassy-stm32's [`Phy`], over
 //! the MAC's MDIO bus ([`StationManagement`]).
 //!
-//! - [`Lan8742a::probe`] reads the PHY identifier (registers 2 and 3)
-//!   before anything else: a dead or unwired MDIO bus reads as all ones
-//!   (or zeros), and a basic-status register of all ones says "link up,
-//!   negotiation done". Checking the identifier turns that into a clear
-//!   error at start instead of a board that looks up and never answers.
+//! - [`Lan8742a::probe`] looks for the PHY identifier (registers 2 and 3)
+//!   before anything else, at every MDIO address for up to 1 s
+//!   ([`multiserve_board::mdio::find_phy`]): the PHY shares the MCU's
+//!   reset, and its address straps are known to latch wrongly after some
+//!   resets, so it may answer late or at another address than 0. A dead
+//!   or unwired MDIO bus reads as all ones (or zeros), and a basic-status
+//!   register of all ones says "link up, negotiation done"; checking the
+//!   identifier turns that into a clear error at start instead of a board
+//!   that looks up and never answers.
 //! - The PHY advertises 100BASE-TX full duplex only, and the link counts as
 //!   up only once negotiation gave exactly that: embassy-stm32 0.6 sets the
 //!   MAC to 100 Mbit/s full duplex and never changes it, so any other mode
@@ -17,20 +21,14 @@ use core::fmt;
 use core::task::Context;
 
 use embassy_stm32::eth::{Phy, StationManagement};
+use multiserve_board::mdio::{find_phy, NotFound, PhyId};
 use multiserve_board::systick;
 use smoltcp::time::Duration;
-
-/// The PHY's MDIO address on the Nucleo-144 boards (strapped by PHYAD0).
-pub const ADDRESS: u8 = 0;
 
 /// Basic control register.
 const BCR: u8 = 0;
 /// Basic status register.
 const BSR: u8 = 1;
-/// PHY identifier 1: the OUI's bits 3-18.
-const ID1: u8 = 2;
-/// PHY identifier 2: the OUI's bits 19-24, model and revision.
-const ID2: u8 = 3;
 /// Auto-negotiation advertisement register.
 const ANAR: u8 = 4;
 /// PHY special control/status register (LAN8742A).
@@ -57,32 +55,8 @@ const ID2_REVISION_MASK: u16 = 0x000f;
 /// power-up, far less after a software reset).
 const RESET_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// What the PHY's identifier registers read instead of the LAN8742A's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WrongId {
-    /// Register 2.
-    pub id1: u16,
-    /// Register 3.
-    pub id2: u16,
-}
-
-impl fmt::Display for WrongId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "PHY at MDIO address {} has ID {:04x}:{:04x}, not a LAN8742A ({:04x}:{:03x}x)",
-            ADDRESS,
-            self.id1,
-            self.id2,
-            LAN8742A_ID1,
-            LAN8742A_ID2 >> 4,
-        )?;
-        if matches!((self.id1, self.id2), (0xffff, 0xffff) | (0, 0)) {
-            write!(f, ": nothing answers on the MDIO bus (PA2, PC1)")?;
-        }
-        Ok(())
-    }
-}
+/// How long to wait between two rounds of the scan for the PHY.
+const SCAN_PAUSE: Duration = Duration::from_millis(10);
 
 /// What the last link check found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,23 +91,35 @@ impl fmt::Display for Mode {
 /// The LAN8742A on an MDIO bus.
 pub struct Lan8742a<S> {
     mdio: S,
+    /// Its MDIO address (0 when the straps latched as designed).
+    address: u8,
     revision: u16,
     mode: Mode,
 }
 
 impl<S: StationManagement> Lan8742a<S> {
-    /// Checks that a LAN8742A answers at [`ADDRESS`] on `mdio`.
-    pub fn probe(mut mdio: S) -> Result<Self, WrongId> {
-        let id1 = mdio.smi_read(ADDRESS, ID1);
-        let id2 = mdio.smi_read(ADDRESS, ID2);
-        if id1 != LAN8742A_ID1 || id2 & !ID2_REVISION_MASK != LAN8742A_ID2 {
-            return Err(WrongId { id1, id2 });
-        }
+    /// Looks for a LAN8742A on `mdio`, at any address, for up to 1 s.
+    pub fn probe(mut mdio: S) -> Result<Self, NotFound> {
+        let found = find_phy(
+            |address, register| mdio.smi_read(address, register),
+            |id: PhyId| id.id1 == LAN8742A_ID1 && id.id2 & !ID2_REVISION_MASK == LAN8742A_ID2,
+            systick::now,
+            || {
+                let start = systick::now();
+                while systick::now() - start < SCAN_PAUSE {}
+            },
+        )?;
         Ok(Lan8742a {
             mdio,
-            revision: id2 & ID2_REVISION_MASK,
+            address: found.address,
+            revision: found.id.id2 & ID2_REVISION_MASK,
             mode: Mode::Down,
         })
+    }
+
+    /// Its MDIO address.
+    pub fn address(&self) -> u8 {
+        self.address
     }
 
     /// The silicon revision (the low four bits of register 3).
@@ -149,9 +135,9 @@ impl<S: StationManagement> Lan8742a<S> {
 
 impl<S: StationManagement> Phy for Lan8742a<S> {
     fn phy_reset(&mut self) {
-        self.mdio.smi_write(ADDRESS, BCR, BCR_RESET);
+        self.mdio.smi_write(self.address, BCR, BCR_RESET);
         let start = systick::now();
-        while self.mdio.smi_read(ADDRESS, BCR) & BCR_RESET != 0 {
+        while self.mdio.smi_read(self.address, BCR) & BCR_RESET != 0 {
             if systick::now() - start > RESET_TIMEOUT {
                 log::warn!("PHY reset did not finish in {} ms", RESET_TIMEOUT.millis());
                 return;
@@ -160,19 +146,19 @@ impl<S: StationManagement> Phy for Lan8742a<S> {
     }
 
     fn phy_init(&mut self) {
-        self.mdio.smi_write(ADDRESS, ANAR, ANAR_100_FULL);
+        self.mdio.smi_write(self.address, ANAR, ANAR_100_FULL);
         self.mdio
-            .smi_write(ADDRESS, BCR, BCR_AUTONEG | BCR_RESTART_AUTONEG);
+            .smi_write(self.address, BCR, BCR_AUTONEG | BCR_RESTART_AUTONEG);
     }
 
     /// Reads the link from the PHY (two MDIO reads, under 0.1 ms). The
     /// waker is not used: the board polls.
     fn poll_link(&mut self, _cx: &mut Context) -> bool {
-        let bsr = self.mdio.smi_read(ADDRESS, BSR);
+        let bsr = self.mdio.smi_read(self.address, BSR);
         self.mode = if bsr & (BSR_LINK | BSR_AUTONEG_DONE) != BSR_LINK | BSR_AUTONEG_DONE {
             Mode::Down
         } else {
-            match self.mdio.smi_read(ADDRESS, PSCSR) & PSCSR_SPEED_MASK {
+            match self.mdio.smi_read(self.address, PSCSR) & PSCSR_SPEED_MASK {
                 PSCSR_100_FULL => Mode::Full100,
                 other => Mode::Other(other),
             }
