@@ -205,9 +205,12 @@ fn frame_waiting(nic: &mut Nic) -> bool {
 /// 5 RFCEM (CRC errors), 6 RFAEM (alignment errors), 17 RGUFM (good
 /// unicast frames); ETH_MMCTIMR at 0x110, bits 14 TGFSCM (single
 /// collision), 15 TGFMSCM (multiple collisions), 21 TGFM (good frames);
-/// a 1 masks. stm32-metapac 21's `eth_v1b` has the same offsets and RX
-/// bits, but TGFM at bit 16, a reserved bit in RM0090 (ST's HAL masks
-/// 0x0020_0000), so the registers are written as raw values here.
+/// a 1 masks. The offsets and bits are those of ST's CMSIS device header
+/// for the STM32F4 (`ETH_MMCRIMR_RFCEM` 0x20, `_RFAEM` 0x40, `_RGUFM`
+/// 0x2_0000; `ETH_MMCTIMR_TGFSCM` 0x4000, `_TGFMSCM` 0x8000, `_TGFM`
+/// 0x20_0000), which ST's HAL and lwIP ports write the same way.
+/// stm32-metapac 21's `eth_v1b` has the same offsets and RX bits, but TGFM
+/// at bit 16, so the registers are written as raw values here.
 fn mask_mmc_interrupts() {
     use embassy_stm32::pac::eth::regs::{Mmcrimr, Mmctimr};
     /// RFCEM | RFAEM | RGUFM.
