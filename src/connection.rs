@@ -61,7 +61,7 @@ pub enum Phase {
         remote: IpEndpoint,
         /// Last time a byte was consumed or an answer byte acknowledged.
         last_activity: Instant,
-        /// The socket as the last exchange left it.
+        /// The socket and the service as the last exchange left them.
         seen: Seen,
     },
     /// The full-server answer (the busy line, or a reset) was given; the
@@ -128,9 +128,11 @@ impl Phase {
     }
 }
 
-/// A served socket's queues as the last exchange left them. While they
-/// are unchanged there is nothing new to offer the service (it made no
-/// progress on exactly this input and room), so the exchange is skipped.
+/// A served socket's queues as the last exchange left them, and whether
+/// the service still had output for it. While the queues are unchanged and
+/// the service has no output pending there is nothing new to offer it (it
+/// made no progress on exactly this input and room), so the exchange is
+/// skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Seen {
     /// Bytes received and not yet consumed (saturating at `u32::MAX`).
@@ -140,22 +142,39 @@ pub struct Seen {
     pub send_queue: u32,
     /// Whether the peer had closed its side (CLOSE-WAIT).
     pub peer_closed: bool,
+    /// Whether the service still had output for the connection
+    /// ([`Service::wants_output`]): the rest of an answer that did not
+    /// fit. The connection is not done before it is written, whatever the
+    /// peer did.
+    pub pending_output: bool,
 }
 
 /// Whether a socket in `phase` holds a client place: it is served, and not
-/// done (the peer's FIN is in and every request consumed, so answered: the
-/// next walk closes it). The one rule for counting against the capacity.
+/// done (see [`peer_done`]: the next walk closes it). The one rule for
+/// counting against the capacity.
 pub(crate) fn holds_place(phase: Phase, socket: &Socket<'_>) -> bool {
-    matches!(phase, Phase::Serving { .. })
-        && !(socket.state() == State::CloseWait && socket.recv_queue() == 0)
+    match phase {
+        Phase::Serving { seen, .. } => !peer_done(socket, seen.pending_output),
+        _ => false,
+    }
+}
+
+/// Whether a served connection is done with: the peer's FIN is in, every
+/// request it sent is consumed (so answered), and the service has no
+/// output left for it (`pending_output`, [`Service::wants_output`]). The
+/// one rule for "done", for closing, counting and reclaiming alike.
+fn peer_done(socket: &Socket<'_>, pending_output: bool) -> bool {
+    socket.state() == State::CloseWait && socket.recv_queue() == 0 && !pending_output
 }
 
 impl Seen {
-    fn of(socket: &Socket<'_>) -> Seen {
+    /// The socket's queues now, with the service's `pending_output`.
+    fn of(socket: &Socket<'_>, pending_output: bool) -> Seen {
         Seen {
             recv_queue: saturate(socket.recv_queue()),
             send_queue: saturate(socket.send_queue()),
             peer_closed: socket.state() == State::CloseWait,
+            pending_output,
         }
     }
 }
@@ -236,8 +255,8 @@ pub(crate) enum Reclaim {
     /// Closing with only our FIN unacknowledged (FIN-WAIT-1, CLOSING,
     /// LAST-ACK with an empty transmit queue): the peer has every answer.
     FinOnly,
-    /// Served and done (the peer's FIN is in, every answer acknowledged)
-    /// but not yet closed by a walk: our FIN is not even sent, so a peer
+    /// Served and done (the peer's FIN is in, the service has nothing more
+    /// to write, every answer acknowledged) but not yet closed by a walk: our FIN is not even sent, so a peer
     /// that waits for it sees a reset, after every answer.
     Unclosed,
     /// A handshake that has not finished (SYN-RECEIVED): possibly a
@@ -533,6 +552,8 @@ impl Slot {
                 recv_queue: 0,
                 send_queue: saturate(socket.send_queue()),
                 peer_closed: false,
+                // Set by the exchange that follows at once.
+                pending_output: false,
             },
         };
         Some(waited)
@@ -614,7 +635,7 @@ impl Slot {
         let now = cx.now;
         self.bytes_in = self.bytes_in.saturating_add(exchange.bytes_in);
         self.bytes_out = self.bytes_out.saturating_add(exchange.bytes_out);
-        let after = Seen::of(socket);
+        let after = Seen::of(socket, wants_output);
         if exchange.moved || after.send_queue < seen.send_queue {
             last_activity = now;
         }
@@ -624,11 +645,10 @@ impl Slot {
             seen: after,
         };
 
-        let peer_done = after.peer_closed && after.recv_queue == 0 && !wants_output;
         let idle_deadline = cx.config.idle_timeout.map(|t| last_activity + t);
         let reason = if exchange.close || cx.shutting_down {
             Some(CloseReason::ServerClosed)
-        } else if peer_done {
+        } else if peer_done(socket, wants_output) {
             Some(CloseReason::PeerClosed)
         } else if idle_deadline.is_some_and(|d| now >= d) {
             Some(CloseReason::IdleTimeout)
@@ -695,7 +715,9 @@ fn serve<S: Service>(
     shared: &mut Shared<'_, S>,
 ) -> Option<Instant> {
     let seen = slot.before_exchange(socket, cx)?;
-    let exchange = if Seen::of(socket) == seen && !shared.service.wants_output(session) {
+    // Queues as the last exchange left them, and no output pending.
+    let unchanged = Seen::of(socket, seen.pending_output) == seen;
+    let exchange = if unchanged && !shared.service.wants_output(session) {
         Exchange::default()
     } else {
         exchange(socket, session, cx.stats, shared)

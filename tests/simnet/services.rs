@@ -370,3 +370,79 @@ fn bad_requests_get_an_error_and_cost_the_others_nothing() {
     assert_eq!(net.server.stats().refused_busy, 0);
     assert!(net.server.slots().any(|(_, p)| p.role() == Role::Serving));
 }
+
+/// `printf '\n' | nc -N 192.168.69.1 7001`: a client that asks for one
+/// more snapshot and closes its side at once holds its place until it has
+/// both snapshots, and then gets the server's FIN. A second status client
+/// waits for the place meanwhile (capacity 1), and a SYN that arrives
+/// while no status socket listens never takes the first client's socket
+/// mid-snapshot, not even in the very batch in which the first client's
+/// ACK empties the transmit queue.
+#[test]
+fn a_half_closed_status_client_keeps_its_place_until_it_has_every_snapshot() {
+    let mut net = three(Duration::from_secs(2));
+    // A window as large as the server's transmit buffer, acknowledged at
+    // once: each ACK takes everything the server has queued.
+    let first = net.connect_to(STATUS_PORT, 1024, 1024);
+    net.client(first).set_ack_delay(None);
+    // Its window fills with the greeting's first records and stays shut.
+    net.run_for(Duration::from_millis(100));
+    assert_eq!(net.client(first).recv_queue(), 1024);
+    net.send(first, b"\n");
+    net.client(first).close();
+    let second = net.connect_port(STATUS_PORT);
+    net.run_for(Duration::from_millis(100));
+
+    // From now on a SYN follows every pure ACK of the first client on the
+    // wire, in the same batch.
+    let first_port = local_port(&mut net, first);
+    let acked = std::rc::Rc::new(std::cell::Cell::new(false));
+    let flag = acked.clone();
+    net.in_flight.set_filter(move |dir, frame| {
+        if let Some(s) = crate::wire::tcp_segment(frame) {
+            if dir == Dir::ToServer
+                && s.src_port == first_port
+                && s.ack
+                && !(s.syn || s.fin || s.rst)
+                && s.payload_len == 0
+            {
+                flag.set(true);
+            }
+        }
+        true
+    });
+    let mut got = Vec::new();
+    let mut syns = 0u16;
+    // No frame is lost: nothing but round trips at one instant delays the
+    // rest of the snapshots and the FIN.
+    net.run_until(Duration::from_secs(1), |n| {
+        got.extend(n.take(first));
+        if acked.replace(false) {
+            syns += 1;
+            n.in_flight.inject(
+                Dir::ToServer,
+                spoofed_syn_to(STATUS_PORT, 2000 + syns, u32::from(syns)),
+            );
+        }
+        n.client(first).state() == State::TimeWait
+    });
+    got.extend(net.take(first));
+    let text = String::from_utf8_lossy(&got);
+    let status = *net.status().stats();
+    assert!(syns > 0, "no ACK of the first client was seen");
+    assert_eq!(
+        (
+            status.peak_active,
+            text.matches("\nend\n").count(),
+            net.client(first).state()
+        ),
+        (1, 2, State::TimeWait),
+        "peak of capacity 1, whole snapshots, FIN; {status}; got {} bytes: {text:?}",
+        got.len()
+    );
+    assert!(text.ends_with("\nend\n"), "{text:?}");
+    // Then the second client has the place, and its greeting.
+    let lines = snapshot(&mut net, second);
+    assert_eq!(lines[0][0], "status");
+    assert_eq!(net.status().stats().peak_active, 1);
+}
