@@ -67,7 +67,10 @@
 //! poll steps (its later records may then be a few milliseconds newer).
 //! While a snapshot is being written, no further request is read: a client
 //! that never reads fills its transmit buffer, its requests wait in its
-//! receive buffer, its window closes, and the idle timeout closes it. The
+//! receive buffer, its window closes, and the idle timeout closes it.
+//! Until it reads it costs the poll steps nothing but a look at its queues:
+//! the view is described only for a client with room for its next record
+//! or a request to read. The
 //! [`View`] the snapshots are written from is part of the [`Status`] value:
 //! [`View::SIZE`] bytes for `R` rows.
 //!
@@ -356,6 +359,9 @@ pub struct StatusSession {
     /// Asked while the view was not described yet: answered later in the
     /// same poll step.
     waiting: bool,
+    /// The room, in bytes, in which the snapshot's next record did not
+    /// fit: until there is more, the view is not described for it.
+    stalled: Option<u16>,
 }
 
 /// A new connection is greeted with a text snapshot.
@@ -365,6 +371,7 @@ impl Default for StatusSession {
             snapshot: Some(Snapshot::new(false)),
             discarding: false,
             waiting: false,
+            stalled: None,
         }
     }
 }
@@ -454,12 +461,19 @@ impl<const R: usize> Service for Status<R> {
     ) -> Progress {
         let mut progress = Progress::default();
         if !self.fresh {
-            // Walked before the view was described: come back after.
-            session.waiting = session.snapshot.is_some() || !input.is_empty();
+            // Walked before the view was described: come back after,
+            // unless the snapshot's next record did not fit in this room
+            // already (its requests wait behind it).
+            let stalled = session.snapshot.is_some()
+                && session
+                    .stalled
+                    .is_some_and(|room| output.remaining() <= usize::from(room));
+            session.waiting = !stalled && (session.snapshot.is_some() || !input.is_empty());
             self.declined |= session.waiting;
             return progress;
         }
         session.waiting = false;
+        session.stalled = None;
         loop {
             if let Some(mut snapshot) = session.snapshot {
                 loop {
@@ -468,6 +482,10 @@ impl<const R: usize> Service for Status<R> {
                         Ok(false) => {}
                         Err(OutputFull) => {
                             session.snapshot = Some(snapshot);
+                            // Less than a record: at most the output
+                            // window, 1024 bytes.
+                            let room = u16::try_from(output.remaining()).unwrap_or(u16::MAX);
+                            session.stalled = Some(room);
                             return progress;
                         }
                     }

@@ -446,3 +446,37 @@ fn a_half_closed_status_client_keeps_its_place_until_it_has_every_snapshot() {
     assert_eq!(lines[0][0], "status");
     assert_eq!(net.status().stats().peak_active, 1);
 }
+
+/// A status client that never reads costs the poll steps nothing once its
+/// window and the transmit buffer are full: the view is not described
+/// again (nor the status pool walked twice) however many steps the other
+/// services cause, until the client reads and room appears.
+#[test]
+fn a_status_client_with_no_room_costs_the_steps_nothing() {
+    let mut net = three(Duration::from_secs(2));
+    let reverse = net.connect_port(PORT);
+    let stuck = net.connect_to(STATUS_PORT, 64, 1024);
+    net.run_for(Duration::from_millis(100));
+    assert_eq!(net.client(stuck).recv_queue(), 64, "its window is full");
+    // The view was last described at this uptime, for the records that
+    // fit; nothing new fits until the client reads.
+    let described = net.status().service().view().uptime();
+    for n in 0..100 {
+        let line = format!("step {n}");
+        let want = rev_line(&line);
+        assert_eq!(
+            net.exchange(reverse, format!("{line}\n").as_bytes(), want.len()),
+            want
+        );
+        net.run_for(Duration::from_millis(10));
+    }
+    assert_eq!(
+        net.status().service().view().uptime(),
+        described,
+        "the view was described again for a client with no room"
+    );
+    // Once it reads, the rest of its snapshot comes.
+    let text = read_until(&mut net, stuck, |got| got.ends_with(b"\nend\n"));
+    assert!(text.ends_with(b"\nend\n"));
+    assert!(net.status().service().view().uptime() > described);
+}
