@@ -64,8 +64,9 @@ pub enum Phase {
         /// The socket and the service as the last exchange left them.
         seen: Seen,
     },
-    /// The full-server answer (the busy line, or a reset) was given; the
-    /// socket finishes closing. Holds no client place.
+    /// The full-server answer (the busy line, or a reset) was given, or a
+    /// peer the server does not answer was sent a reset; the socket
+    /// finishes closing. Holds no client place.
     Busy {
         /// When to give up and abort with a reset.
         deadline: Instant,
@@ -177,6 +178,13 @@ impl Seen {
             pending_output,
         }
     }
+}
+
+/// Whether the socket was aborted and its reset has not gone out yet:
+/// CLOSED with a peer still known (smoltcp forgets the peer once the reset
+/// is sent).
+fn reset_pending(socket: &Socket<'_>) -> bool {
+    socket.state() == State::Closed && socket.remote_endpoint().is_some()
 }
 
 fn saturate(n: usize) -> u32 {
@@ -348,9 +356,7 @@ impl Slot {
             Phase::Busy { deadline } | Phase::Lingering { deadline } => match socket.state() {
                 // Closed cleanly (no peer left: no reset to send) since the
                 // last walk, which would have made it listen.
-                State::Closed if socket.remote_endpoint().is_none() => {
-                    Some((Reclaim::Free, deadline))
-                }
+                State::Closed if !reset_pending(socket) => Some((Reclaim::Free, deadline)),
                 State::FinWait2 | State::TimeWait => Some((Reclaim::Finished, deadline)),
                 State::FinWait1 | State::Closing | State::LastAck if socket.send_queue() == 0 => {
                     Some((Reclaim::FinOnly, deadline))
@@ -427,15 +433,21 @@ impl Slot {
         }
     }
 
-    /// Busy or lingering: once the socket is closed, listen again (or stay
-    /// off while shutting down); past `deadline`, abort with a reset.
+    /// Busy or lingering: once the socket is closed (and a reset of ours
+    /// has gone out), listen again (or stay off while shutting down); past
+    /// `deadline`, abort with a reset.
     fn finish_close(
         &mut self,
         socket: &mut Socket<'_>,
         deadline: Instant,
         cx: &mut Cx<'_>,
     ) -> Option<Instant> {
-        if !socket.is_open() {
+        let closed = !socket.is_open();
+        if closed && reset_pending(socket) && cx.now < deadline {
+            // The interface sends the reset after this walk; listening now
+            // would forget it.
+            Some(deadline)
+        } else if closed {
             if cx.shutting_down {
                 self.phase = Phase::Off;
             } else {
@@ -451,6 +463,30 @@ impl Slot {
         } else {
             Some(deadline)
         }
+    }
+
+    /// A SYN from a peer the server does not answer
+    /// ([`Config::peers`]) was taken: refuse it with a reset, which goes
+    /// out instead of the SYN-ACK.
+    pub(crate) fn refuse_foreign(
+        &mut self,
+        socket: &mut Socket<'_>,
+        now: Instant,
+        config: &Config,
+        stats: &mut Stats,
+    ) {
+        if let Some(remote) = socket.remote_endpoint() {
+            log::info!(
+                "port {}: reset {}, not on a local subnet",
+                config.port,
+                Peer(remote)
+            );
+        }
+        socket.abort();
+        stats.refused_foreign = stats.refused_foreign.saturating_add(1);
+        self.phase = Phase::Busy {
+            deadline: now + config.close_timeout,
+        };
     }
 
     /// Queued: give the full-server answer. With `busy_line`, send it and

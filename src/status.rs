@@ -76,17 +76,20 @@
 //!
 //! # Security
 //!
-//! The snapshot shows the peers' addresses and ports to anyone who can
-//! reach the status port. Leave the status server out (or give it a port
-//! only a trusted network reaches) where that matters.
+//! The snapshot shows the peers' addresses and ports, so the status
+//! service answers only peers on the interface's own subnets unless its
+//! [`Config::peers`](crate::Config::peers) says otherwise (see
+//! [`Peers`]): a peer across a router is refused with a reset. Leave the
+//! status server out where even the local network must not see them.
 
 use core::fmt;
 
-use smoltcp::iface::SocketSet;
+use smoltcp::iface::{Interface, SocketSet};
 use smoltcp::socket::tcp::State;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpEndpoint;
 
+use crate::config::Peers;
 use crate::connection::{Peer, Role};
 use crate::server::Server;
 use crate::service::{Output, OutputFull, Progress, Service};
@@ -438,6 +441,11 @@ impl<const R: usize> Service for Status<R> {
         "status"
     }
 
+    /// Only the local subnets: the snapshots list every client's address.
+    fn peers(&self) -> Peers {
+        Peers::LocalSubnets
+    }
+
     /// A request and its line end (`\r\n`).
     fn input_window(&self) -> usize {
         MAX_REQUEST + 2
@@ -578,8 +586,8 @@ impl<'a, P: Services<'a>, const R: usize, const M: usize> Services<'a> for Watch
         }
     }
 
-    fn frame_done(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> bool {
-        self.services.frame_done(now, sockets) | self.status.frame_done(now, sockets)
+    fn frame_done(&mut self, now: Instant, iface: &Interface, sockets: &mut SocketSet<'a>) -> bool {
+        self.services.frame_done(now, iface, sockets) | self.status.frame_done(now, iface, sockets)
     }
 
     fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {

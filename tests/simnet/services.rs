@@ -7,7 +7,7 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Duration;
 
 use multiserve::connection::Role;
-use multiserve::{Config, Reverse};
+use multiserve::{Config, Peers, Reverse};
 
 use crate::admission::spoofed_syn_to;
 use crate::net::{rev_line, Net, Rng, Setup, ECHO_PORT, PORT, STATUS_PORT};
@@ -194,7 +194,7 @@ fn the_snapshot_lists_every_socket_as_the_servers_see_it() {
     assert_eq!(services[0][3..], ["clients", "4", "spare", "2"]);
     let counters: Vec<_> = lines.iter().filter(|l| l[0] == "counters").collect();
     assert_eq!(counters.len(), 3);
-    assert_eq!(counters[0].len(), 2 + 2 * 21, "{:?}", counters[0]);
+    assert_eq!(counters[0].len(), 2 + 2 * 22, "{:?}", counters[0]);
     let value = |line: &Vec<String>, key: &str| -> u64 {
         let i = line.iter().position(|f| f == key).expect(key);
         line[i + 1].parse().expect("a number")
@@ -479,4 +479,88 @@ fn a_status_client_with_no_room_costs_the_steps_nothing() {
     let text = read_until(&mut net, stuck, |got| got.ends_with(b"\nend\n"));
     assert!(text.ends_with(b"\nend\n"));
     assert!(net.status().service().view().uptime() > described);
+}
+
+/// The status port answers only peers on the server's own subnets by
+/// default: a client that comes across a router is refused with a reset
+/// (before any SYN-ACK) and counted, while the reverse service serves it.
+#[test]
+fn the_status_port_refuses_peers_from_other_subnets() {
+    let mut net = three(Duration::from_secs(2));
+    net.add_foreign_address();
+    let foreign = net.connect_from_foreign(STATUS_PORT);
+    // One round trip: the SYN, and the reset.
+    let mut established = false;
+    net.run_until(Duration::from_secs(1), |n| {
+        established |= n.client(foreign).state() == State::Established;
+        n.client(foreign).state() == State::Closed
+    });
+    assert_eq!(
+        (established, net.client(foreign).state()),
+        (false, State::Closed),
+        "a foreign peer on the status port: {}",
+        net.status().stats()
+    );
+    let status = *net.status().stats();
+    assert_eq!(
+        (status.accepted, status.refused_foreign),
+        (0, 1),
+        "{status}"
+    );
+    // The same peer is served on the reverse port: every peer, by default.
+    let reverse = net.connect_from_foreign(PORT);
+    assert!(
+        net.run_until(Duration::from_secs(1), |n| n.client(reverse).state()
+            == State::Established)
+    );
+    assert_eq!(net.exchange(reverse, b"abc\n", 4), b"cba\n");
+    // A local client gets its snapshot, the refusal counted in it.
+    let local = net.connect_port(STATUS_PORT);
+    let lines = snapshot(&mut net, local);
+    let counters = lines
+        .iter()
+        .find(|l| l[0] == "counters" && l[1] == "7001")
+        .expect("the status service's counters");
+    let i = counters
+        .iter()
+        .position(|f| f == "refused_foreign")
+        .unwrap();
+    assert_eq!(counters[i + 1], "1", "{counters:?}");
+}
+
+/// `Config::peers` narrows a service to the local subnets.
+#[test]
+fn config_peers_narrows_a_service_to_the_local_subnets() {
+    let config = Config {
+        clients: Some(4),
+        peers: Some(Peers::LocalSubnets),
+        ..Config::default()
+    };
+    let mut net: Three = Net::with_services(
+        config,
+        Reverse::default(),
+        Setup::default(),
+        Config::default(),
+    );
+    net.add_foreign_address();
+    for _ in 0..3 {
+        let foreign = net.connect_from_foreign(PORT);
+        let mut established = false;
+        net.run_until(Duration::from_secs(1), |n| {
+            established |= n.client(foreign).state() == State::Established;
+            n.client(foreign).state() == State::Closed
+        });
+        assert!(!established && net.client(foreign).state() == State::Closed);
+    }
+    assert_eq!(net.server.stats().refused_foreign, 3);
+    // Local clients are served all along; the echo service serves anyone.
+    let local = net.connect();
+    assert_eq!(net.exchange(local, b"abc\n", 4), b"cba\n");
+    let echo = net.connect_from_foreign(ECHO_PORT);
+    assert!(
+        net.run_until(Duration::from_secs(1), |n| n.client(echo).state()
+            == State::Established)
+    );
+    assert_eq!(net.exchange(echo, b"abc\n", 4), b"abc\n");
+    assert_eq!(net.server.stats().accepted, 1);
 }
