@@ -1,6 +1,7 @@
 //! Run-time settings of a [`Server`](crate::Server).
 
 use smoltcp::time::Duration;
+use smoltcp::wire::{IpAddress, IpCidr};
 
 /// What a client gets when every client place is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -15,6 +16,44 @@ pub enum FullPolicy {
     /// taken, so the SYN itself is answered with a reset (smoltcp's own
     /// behaviour): the client sees "connection refused" at once.
     Reset,
+}
+
+/// Which peers a server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peers {
+    /// Only peers on the interface's own subnets: an address inside one of
+    /// its IPv4 or IPv6 prefixes, or a link-local address (IPv4
+    /// `169.254.0.0/16`, IPv6 `fe80::/10`). A peer that comes across a
+    /// router is refused with a reset when its SYN arrives, before any
+    /// SYN-ACK, and counted ([`Stats::refused_foreign`](crate::Stats)).
+    LocalSubnets,
+    /// Every peer that can reach the port.
+    Any,
+}
+
+impl Peers {
+    /// Whether a peer at `peer` is answered by an interface with the
+    /// addresses `local`.
+    pub fn admits(self, peer: IpAddress, local: &[IpCidr]) -> bool {
+        match self {
+            Peers::Any => true,
+            Peers::LocalSubnets => {
+                link_local(peer) || local.iter().any(|cidr| cidr.contains_addr(&peer))
+            }
+        }
+    }
+}
+
+/// Whether `addr` is link-local: on the link whatever the prefixes.
+fn link_local(addr: IpAddress) -> bool {
+    match addr {
+        #[cfg(feature = "ipv4")]
+        IpAddress::Ipv4(addr) => addr.is_link_local(),
+        #[cfg(feature = "ipv6")]
+        IpAddress::Ipv6(addr) => addr.is_unicast_link_local(),
+        #[allow(unreachable_patterns)]
+        _ => false,
+    }
 }
 
 /// Settings of a [`Server`](crate::Server). Build one with
@@ -58,6 +97,11 @@ pub struct Config {
     /// How long the closing handshake (our FIN until the socket is closed)
     /// may take before the connection is aborted with a reset.
     pub close_timeout: Duration,
+    /// Which peers are answered. `None`: the service's own choice,
+    /// [`Service::peers`](crate::Service::peers): every peer for the
+    /// reverse and echo services, only the local subnets for the status
+    /// service (its snapshots list every client's address and port).
+    pub peers: Option<Peers>,
     /// Delay before a pure ACK is sent. An answer produced in the same poll
     /// step carries the ACK for free, so a small delay saves a segment per
     /// request; `None` acknowledges at once.
@@ -68,7 +112,8 @@ impl Config {
     /// The defaults, as a `const`: port 7000, two thirds of the pool as
     /// clients and a third as spare sockets, busy answer after at most 2 s
     /// of waiting, 300 s idle timeout, 60 s keep-alive, 10 s handshake and
-    /// 5 s close bounds, 1 ms ACK delay.
+    /// 5 s close bounds, the service's own choice of peers, 1 ms ACK
+    /// delay.
     pub const DEFAULT: Config = Config {
         port: 7000,
         clients: None,
@@ -79,6 +124,7 @@ impl Config {
         keep_alive: Some(Duration::from_secs(60)),
         handshake_timeout: Duration::from_secs(10),
         close_timeout: Duration::from_secs(5),
+        peers: None,
         ack_delay: Some(Duration::from_millis(1)),
     };
 }

@@ -61,11 +61,12 @@ pub enum Phase {
         remote: IpEndpoint,
         /// Last time a byte was consumed or an answer byte acknowledged.
         last_activity: Instant,
-        /// The socket as the last exchange left it.
+        /// The socket and the service as the last exchange left them.
         seen: Seen,
     },
-    /// The full-server answer (the busy line, or a reset) was given; the
-    /// socket finishes closing. Holds no client place.
+    /// The full-server answer (the busy line, or a reset) was given, or a
+    /// peer the server does not answer was sent a reset; the socket
+    /// finishes closing. Holds no client place.
     Busy {
         /// When to give up and abort with a reset.
         deadline: Instant,
@@ -128,9 +129,11 @@ impl Phase {
     }
 }
 
-/// A served socket's queues as the last exchange left them. While they
-/// are unchanged there is nothing new to offer the service (it made no
-/// progress on exactly this input and room), so the exchange is skipped.
+/// A served socket's queues as the last exchange left them, and whether
+/// the service still had output for it. While the queues are unchanged and
+/// the service has no output pending there is nothing new to offer it (it
+/// made no progress on exactly this input and room), so the exchange is
+/// skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Seen {
     /// Bytes received and not yet consumed (saturating at `u32::MAX`).
@@ -140,24 +143,48 @@ pub struct Seen {
     pub send_queue: u32,
     /// Whether the peer had closed its side (CLOSE-WAIT).
     pub peer_closed: bool,
+    /// Whether the service still had output for the connection
+    /// ([`Service::wants_output`]): the rest of an answer that did not
+    /// fit. The connection is not done before it is written, whatever the
+    /// peer did.
+    pub pending_output: bool,
 }
 
 /// Whether a socket in `phase` holds a client place: it is served, and not
-/// done (the peer's FIN is in and every request consumed, so answered: the
-/// next walk closes it). The one rule for counting against the capacity.
+/// done (see [`peer_done`]: the next walk closes it). The one rule for
+/// counting against the capacity.
 pub(crate) fn holds_place(phase: Phase, socket: &Socket<'_>) -> bool {
-    matches!(phase, Phase::Serving { .. })
-        && !(socket.state() == State::CloseWait && socket.recv_queue() == 0)
+    match phase {
+        Phase::Serving { seen, .. } => !peer_done(socket, seen.pending_output),
+        _ => false,
+    }
+}
+
+/// Whether a served connection is done with: the peer's FIN is in, every
+/// request it sent is consumed (so answered), and the service has no
+/// output left for it (`pending_output`, [`Service::wants_output`]). The
+/// one rule for "done", for closing, counting and reclaiming alike.
+fn peer_done(socket: &Socket<'_>, pending_output: bool) -> bool {
+    socket.state() == State::CloseWait && socket.recv_queue() == 0 && !pending_output
 }
 
 impl Seen {
-    fn of(socket: &Socket<'_>) -> Seen {
+    /// The socket's queues now, with the service's `pending_output`.
+    fn of(socket: &Socket<'_>, pending_output: bool) -> Seen {
         Seen {
             recv_queue: saturate(socket.recv_queue()),
             send_queue: saturate(socket.send_queue()),
             peer_closed: socket.state() == State::CloseWait,
+            pending_output,
         }
     }
+}
+
+/// Whether the socket was aborted and its reset has not gone out yet:
+/// CLOSED with a peer still known (smoltcp forgets the peer once the reset
+/// is sent).
+fn reset_pending(socket: &Socket<'_>) -> bool {
+    socket.state() == State::Closed && socket.remote_endpoint().is_some()
 }
 
 fn saturate(n: usize) -> u32 {
@@ -236,8 +263,8 @@ pub(crate) enum Reclaim {
     /// Closing with only our FIN unacknowledged (FIN-WAIT-1, CLOSING,
     /// LAST-ACK with an empty transmit queue): the peer has every answer.
     FinOnly,
-    /// Served and done (the peer's FIN is in, every answer acknowledged)
-    /// but not yet closed by a walk: our FIN is not even sent, so a peer
+    /// Served and done (the peer's FIN is in, the service has nothing more
+    /// to write, every answer acknowledged) but not yet closed by a walk: our FIN is not even sent, so a peer
     /// that waits for it sees a reset, after every answer.
     Unclosed,
     /// A handshake that has not finished (SYN-RECEIVED): possibly a
@@ -329,9 +356,7 @@ impl Slot {
             Phase::Busy { deadline } | Phase::Lingering { deadline } => match socket.state() {
                 // Closed cleanly (no peer left: no reset to send) since the
                 // last walk, which would have made it listen.
-                State::Closed if socket.remote_endpoint().is_none() => {
-                    Some((Reclaim::Free, deadline))
-                }
+                State::Closed if !reset_pending(socket) => Some((Reclaim::Free, deadline)),
                 State::FinWait2 | State::TimeWait => Some((Reclaim::Finished, deadline)),
                 State::FinWait1 | State::Closing | State::LastAck if socket.send_queue() == 0 => {
                     Some((Reclaim::FinOnly, deadline))
@@ -413,8 +438,9 @@ impl Slot {
         }
     }
 
-    /// Busy or lingering: once the socket is closed, listen again (or stay
-    /// off while shutting down); past `deadline`, abort with a reset.
+    /// Busy or lingering: once the socket is closed (and a reset of ours
+    /// has gone out), listen again (or stay off while shutting down); past
+    /// `deadline`, abort with a reset.
     ///
     /// TIME-WAIT is the end of a closing handshake the server began: our
     /// FIN is acknowledged and the peer's is in, but its acknowledgment
@@ -433,7 +459,12 @@ impl Slot {
         cx: &mut Cx<'_>,
     ) -> Option<Instant> {
         let state = socket.state();
-        if state == State::Closed || (state == State::TimeWait && cx.shutting_down) {
+        let closed = state == State::Closed || (state == State::TimeWait && cx.shutting_down);
+        if closed && reset_pending(socket) && cx.now < deadline {
+            // The interface sends the reset after this walk; listening now
+            // would forget it.
+            Some(deadline)
+        } else if closed {
             if cx.shutting_down {
                 self.phase = Phase::Off;
             } else {
@@ -477,6 +508,30 @@ impl Slot {
                 None
             }
         }
+    }
+
+    /// A SYN from a peer the server does not answer
+    /// ([`Config::peers`]) was taken: refuse it with a reset, which goes
+    /// out instead of the SYN-ACK.
+    pub(crate) fn refuse_foreign(
+        &mut self,
+        socket: &mut Socket<'_>,
+        now: Instant,
+        config: &Config,
+        stats: &mut Stats,
+    ) {
+        if let Some(remote) = socket.remote_endpoint() {
+            log::info!(
+                "port {}: reset {}, not on a local subnet",
+                config.port,
+                Peer(remote)
+            );
+        }
+        socket.abort();
+        stats.refused_foreign = stats.refused_foreign.saturating_add(1);
+        self.phase = Phase::Busy {
+            deadline: now + config.close_timeout,
+        };
     }
 
     /// Queued: give the full-server answer. With `busy_line`, send it and
@@ -567,6 +622,8 @@ impl Slot {
                 recv_queue: 0,
                 send_queue: saturate(socket.send_queue()),
                 peer_closed: false,
+                // Set by the exchange that follows at once.
+                pending_output: false,
             },
         };
         Some(waited)
@@ -648,7 +705,7 @@ impl Slot {
         let now = cx.now;
         self.bytes_in = self.bytes_in.saturating_add(exchange.bytes_in);
         self.bytes_out = self.bytes_out.saturating_add(exchange.bytes_out);
-        let after = Seen::of(socket);
+        let after = Seen::of(socket, wants_output);
         if exchange.moved || after.send_queue < seen.send_queue {
             last_activity = now;
         }
@@ -658,11 +715,10 @@ impl Slot {
             seen: after,
         };
 
-        let peer_done = after.peer_closed && after.recv_queue == 0 && !wants_output;
         let idle_deadline = cx.config.idle_timeout.map(|t| last_activity + t);
         let reason = if exchange.close || cx.shutting_down {
             Some(CloseReason::ServerClosed)
-        } else if peer_done {
+        } else if peer_done(socket, wants_output) {
             Some(CloseReason::PeerClosed)
         } else if idle_deadline.is_some_and(|d| now >= d) {
             Some(CloseReason::IdleTimeout)
@@ -729,7 +785,9 @@ fn serve<S: Service>(
     shared: &mut Shared<'_, S>,
 ) -> Option<Instant> {
     let seen = slot.before_exchange(socket, cx)?;
-    let exchange = if Seen::of(socket) == seen && !shared.service.wants_output(session) {
+    // Queues as the last exchange left them, and no output pending.
+    let unchanged = Seen::of(socket, seen.pending_output) == seen;
+    let exchange = if unchanged && !shared.service.wants_output(session) {
         Exchange::default()
     } else {
         exchange(socket, session, cx.stats, shared)

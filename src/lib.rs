@@ -87,7 +87,7 @@ pub mod services;
 pub mod stats;
 pub mod status;
 
-pub use config::{Config, FullPolicy};
+pub use config::{Config, FullPolicy, Peers};
 #[cfg(feature = "embassy-net-driver")]
 pub use driver::DriverDevice;
 pub use echo::Echo;

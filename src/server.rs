@@ -20,6 +20,9 @@
 //!   SYN is dropped and the client sends it again;
 //! - a handshake that finishes while every place is taken waits for one
 //!   up to [`Config::queue_wait`], then gets the full-server answer.
+//! - a SYN from a peer the server does not answer ([`Config::peers`]:
+//!   not on the interface's own subnets) gets a reset instead of a
+//!   SYN-ACK.
 //!
 //! [`Server::poll`] is the whole loop body: receive each frame (looking
 //! at it first while no socket listens), walk every socket once (read,
@@ -48,9 +51,9 @@ use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::IpAddress;
+use smoltcp::wire::{IpAddress, IpCidr};
 
-use crate::config::{Config, FullPolicy};
+use crate::config::{Config, FullPolicy, Peers};
 use crate::connection::{self, holds_place, CloseReason, Cx, Phase, Reclaim, Shared, Slot};
 use crate::service::Service;
 use crate::services::{Services, Syn};
@@ -203,6 +206,8 @@ pub struct Server<'a, S: Service, const N: usize> {
 /// service and pool size.
 struct Core {
     config: Config,
+    /// The peers answered: [`Config::peers`], or the service's choice.
+    peers: Peers,
     /// The capacity: connections served at once.
     clients: usize,
     /// Sockets used: the capacity plus the spare sockets.
@@ -308,6 +313,7 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
             config,
             service.input_window(),
             service.output_window(),
+            service.peers(),
             &pool,
             input.len(),
             output.len(),
@@ -349,11 +355,19 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// give waiting connections a free place or the full-server answer,
     /// and keep a socket listening. For callers that drive the interface
     /// themselves; [`Server::poll`] calls it between ingress and egress.
-    /// Returns when the server's own timers next need a call.
-    pub fn serve(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
+    /// `iface` is the interface the sockets are served on: its addresses
+    /// say which peers are local ([`Config::peers`]). Returns when the
+    /// server's own timers next need a call.
+    pub fn serve(
+        &mut self,
+        now: Instant,
+        iface: &Interface,
+        sockets: &mut SocketSet<'a>,
+    ) -> Option<Instant> {
         // A SYN taken since the last look: the caller polled the interface
         // itself (`poll` looks after every frame, and walks with `walk`).
-        self.core.syns_taken(&mut self.slots, now, sockets);
+        self.core
+            .syns_taken(&mut self.slots, now, iface.ip_addrs(), sockets);
         self.walk(now, sockets)
     }
 
@@ -456,8 +470,9 @@ impl<'a, S: Service, const N: usize> Services<'a> for Server<'a, S, N> {
         self.core.syn(&mut self.slots, port, now, sockets)
     }
 
-    fn frame_done(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> bool {
-        self.core.frame_done(&mut self.slots, now, sockets)
+    fn frame_done(&mut self, now: Instant, iface: &Interface, sockets: &mut SocketSet<'a>) -> bool {
+        self.core
+            .frame_done(&mut self.slots, now, iface.ip_addrs(), sockets)
     }
 
     fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
@@ -534,6 +549,7 @@ impl Core {
         config: Config,
         input_window: usize,
         output_window: usize,
+        peers: Peers,
         pool: &[tcp::Socket<'_>],
         input: usize,
         output: usize,
@@ -562,6 +578,7 @@ impl Core {
         }
         Ok(Core {
             config,
+            peers: config.peers.unwrap_or(peers),
             clients,
             in_use,
             busy_line,
@@ -630,12 +647,18 @@ impl Core {
     }
 
     /// Note every SYN a listening socket took since the last look.
-    fn syns_taken(&mut self, slots: &mut [Slot], now: Instant, sockets: &mut SocketSet<'_>) {
+    fn syns_taken(
+        &mut self,
+        slots: &mut [Slot],
+        now: Instant,
+        local: &[IpCidr],
+        sockets: &mut SocketSet<'_>,
+    ) {
         for i in 0..self.in_use {
             if phase(slots, i) == Some(Phase::Listening)
                 && socket_state(slots, i, sockets) != Some(State::Listen)
             {
-                self.syn_arrived(slots, i, now, sockets);
+                self.syn_arrived(slots, i, now, local, sockets);
             }
         }
     }
@@ -756,13 +779,14 @@ impl Core {
         &mut self,
         slots: &mut [Slot],
         now: Instant,
+        local: &[IpCidr],
         sockets: &mut SocketSet<'_>,
     ) -> bool {
         if let Some(i) = self.watch {
             if socket_state(slots, i, sockets) == Some(State::Listen) {
                 return false;
             }
-            self.syn_arrived(slots, i, now, sockets);
+            self.syn_arrived(slots, i, now, local, sockets);
         }
         self.listener(slots, sockets)
     }
@@ -857,12 +881,16 @@ impl Core {
     /// retransmitted SYN whose first copy was taken, or whose connection
     /// is served), the new handshake is dropped silently before it sends
     /// a SYN-ACK: the client only ever sees one server sequence number,
-    /// so its ACK is never answered with a reset by the wrong socket.
+    /// so its ACK is never answered with a reset by the wrong socket. A
+    /// SYN from a peer the server does not answer (not on the `local`
+    /// subnets, see [`Config::peers`]) is refused with a reset instead of
+    /// the SYN-ACK.
     fn syn_arrived(
         &mut self,
         slots: &mut [Slot],
         i: usize,
         now: Instant,
+        local: &[IpCidr],
         sockets: &mut SocketSet<'_>,
     ) {
         let Some(slot) = slots.get(i) else {
@@ -888,6 +916,9 @@ impl Core {
             );
             self.stats.half_open_dropped = self.stats.half_open_dropped.saturating_add(1);
             slot.arm(sockets.get_mut::<tcp::Socket>(slot.handle), port);
+        } else if !self.peers.admits(remote.addr, local) {
+            let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
+            slot.refuse_foreign(socket, now, &self.config, &mut self.stats);
         } else {
             slot.phase = Phase::HalfOpen { since: now };
         }

@@ -134,6 +134,14 @@ pub trait Service {
         "service"
     }
 
+    /// Which peers the service answers unless [`Config::peers`] says
+    /// otherwise: every peer, by default.
+    ///
+    /// [`Config::peers`]: crate::Config::peers
+    fn peers(&self) -> crate::Peers {
+        crate::Peers::Any
+    }
+
     /// Whether the session has something to write before any more input:
     /// a greeting, or the rest of an answer that did not fit at once. The
     /// server then calls [`Service::receive`] even with no new input, and

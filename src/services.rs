@@ -59,8 +59,10 @@ pub trait Services<'a> {
     fn syn(&mut self, port: u16, now: Instant, sockets: &mut SocketSet<'a>) -> Syn;
 
     /// A frame went through the stack: note a SYN taken by a listening
-    /// socket. Returns what [`prepare`](Services::prepare) returns.
-    fn frame_done(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> bool;
+    /// socket (refused if its peer is not one the service answers, judged
+    /// by the addresses of `iface`). Returns what
+    /// [`prepare`](Services::prepare) returns.
+    fn frame_done(&mut self, now: Instant, iface: &Interface, sockets: &mut SocketSet<'a>) -> bool;
 
     /// Walk every socket of every service once (see
     /// [`Server::serve`](crate::Server::serve)). Returns when the services'
@@ -126,7 +128,7 @@ where
         ) {
             break;
         }
-        look_first = services.frame_done(now, sockets);
+        look_first = services.frame_done(now, iface, sockets);
     }
     let deadline = services.walk(now, sockets);
     while !matches!(iface.poll_egress(now, device, sockets), PollResult::None) {}
@@ -144,8 +146,8 @@ impl<'a, T: Services<'a> + ?Sized> Services<'a> for &mut T {
     fn syn(&mut self, port: u16, now: Instant, sockets: &mut SocketSet<'a>) -> Syn {
         (**self).syn(port, now, sockets)
     }
-    fn frame_done(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> bool {
-        (**self).frame_done(now, sockets)
+    fn frame_done(&mut self, now: Instant, iface: &Interface, sockets: &mut SocketSet<'a>) -> bool {
+        (**self).frame_done(now, iface, sockets)
     }
     fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
         (**self).walk(now, sockets)
@@ -182,10 +184,15 @@ macro_rules! tuple_services {
                 )+
                 Syn::NotOurs
             }
-            fn frame_done(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> bool {
+            fn frame_done(
+                &mut self,
+                now: Instant,
+                iface: &Interface,
+                sockets: &mut SocketSet<'a>,
+            ) -> bool {
                 #[allow(non_snake_case)]
                 let ($($name,)+) = self;
-                false $(| $name.frame_done(now, sockets))+
+                false $(| $name.frame_done(now, iface, sockets))+
             }
             fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
                 #[allow(non_snake_case)]

@@ -19,6 +19,10 @@ pub struct Stats {
     /// place was taken ([`FullPolicy::Reset`](crate::FullPolicy) with a
     /// queue wait).
     pub refused_reset: u64,
+    /// SYNs refused with a reset because the peer is not one the server
+    /// answers ([`Config::peers`](crate::Config::peers)): not on the
+    /// interface's own subnets.
+    pub refused_foreign: u64,
     /// Connections that waited for a place and then got one.
     pub queued_then_served: u64,
     /// Connections reset by the peer while they waited for a place: never
@@ -78,13 +82,14 @@ impl Stats {
     /// Every counter with its label, in the order [`Display`] prints them.
     ///
     /// [`Display`]: core::fmt::Display
-    pub fn fields(&self) -> [(&'static str, u64); 22] {
+    pub fn fields(&self) -> [(&'static str, u64); 23] {
         [
             ("active", u64::from(self.active)),
             ("peak", u64::from(self.peak_active)),
             ("accepted", self.accepted),
             ("busy", self.refused_busy),
             ("refused", self.refused_reset),
+            ("refused foreign", self.refused_foreign),
             ("queued", u64::from(self.queued)),
             ("served after waiting", self.queued_then_served),
             ("reset while queued", self.queued_reset),

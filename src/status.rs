@@ -67,23 +67,29 @@
 //! poll steps (its later records may then be a few milliseconds newer).
 //! While a snapshot is being written, no further request is read: a client
 //! that never reads fills its transmit buffer, its requests wait in its
-//! receive buffer, its window closes, and the idle timeout closes it. The
+//! receive buffer, its window closes, and the idle timeout closes it.
+//! Until it reads it costs the poll steps nothing but a look at its queues:
+//! the view is described only for a client with room for its next record
+//! or a request to read. The
 //! [`View`] the snapshots are written from is part of the [`Status`] value:
 //! [`View::SIZE`] bytes for `R` rows.
 //!
 //! # Security
 //!
-//! The snapshot shows the peers' addresses and ports to anyone who can
-//! reach the status port. Leave the status server out (or give it a port
-//! only a trusted network reaches) where that matters.
+//! The snapshot shows the peers' addresses and ports, so the status
+//! service answers only peers on the interface's own subnets unless its
+//! [`Config::peers`](crate::Config::peers) says otherwise (see
+//! [`Peers`]): a peer across a router is refused with a reset. Leave the
+//! status server out where even the local network must not see them.
 
 use core::fmt;
 
-use smoltcp::iface::SocketSet;
+use smoltcp::iface::{Interface, SocketSet};
 use smoltcp::socket::tcp::State;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::IpEndpoint;
 
+use crate::config::Peers;
 use crate::connection::{Peer, Role};
 use crate::server::Server;
 use crate::service::{Output, OutputFull, Progress, Service};
@@ -356,6 +362,9 @@ pub struct StatusSession {
     /// Asked while the view was not described yet: answered later in the
     /// same poll step.
     waiting: bool,
+    /// The room, in bytes, in which the snapshot's next record did not
+    /// fit: until there is more, the view is not described for it.
+    stalled: Option<u16>,
 }
 
 /// A new connection is greeted with a text snapshot.
@@ -365,6 +374,7 @@ impl Default for StatusSession {
             snapshot: Some(Snapshot::new(false)),
             discarding: false,
             waiting: false,
+            stalled: None,
         }
     }
 }
@@ -431,6 +441,11 @@ impl<const R: usize> Service for Status<R> {
         "status"
     }
 
+    /// Only the local subnets: the snapshots list every client's address.
+    fn peers(&self) -> Peers {
+        Peers::LocalSubnets
+    }
+
     /// A request and its line end (`\r\n`).
     fn input_window(&self) -> usize {
         MAX_REQUEST + 2
@@ -454,12 +469,19 @@ impl<const R: usize> Service for Status<R> {
     ) -> Progress {
         let mut progress = Progress::default();
         if !self.fresh {
-            // Walked before the view was described: come back after.
-            session.waiting = session.snapshot.is_some() || !input.is_empty();
+            // Walked before the view was described: come back after,
+            // unless the snapshot's next record did not fit in this room
+            // already (its requests wait behind it).
+            let stalled = session.snapshot.is_some()
+                && session
+                    .stalled
+                    .is_some_and(|room| output.remaining() <= usize::from(room));
+            session.waiting = !stalled && (session.snapshot.is_some() || !input.is_empty());
             self.declined |= session.waiting;
             return progress;
         }
         session.waiting = false;
+        session.stalled = None;
         loop {
             if let Some(mut snapshot) = session.snapshot {
                 loop {
@@ -468,6 +490,10 @@ impl<const R: usize> Service for Status<R> {
                         Ok(false) => {}
                         Err(OutputFull) => {
                             session.snapshot = Some(snapshot);
+                            // Less than a record: at most the output
+                            // window, 1024 bytes.
+                            let room = u16::try_from(output.remaining()).unwrap_or(u16::MAX);
+                            session.stalled = Some(room);
                             return progress;
                         }
                     }
@@ -560,8 +586,8 @@ impl<'a, P: Services<'a>, const R: usize, const M: usize> Services<'a> for Watch
         }
     }
 
-    fn frame_done(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> bool {
-        self.services.frame_done(now, sockets) | self.status.frame_done(now, sockets)
+    fn frame_done(&mut self, now: Instant, iface: &Interface, sockets: &mut SocketSet<'a>) -> bool {
+        self.services.frame_done(now, iface, sockets) | self.status.frame_done(now, iface, sockets)
     }
 
     fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {

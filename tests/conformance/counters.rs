@@ -10,6 +10,7 @@ pub struct Counters {
     pub accepted: u64,
     pub busy: u64,
     pub refused: u64,
+    pub refused_foreign: u64,
     pub queued: u64,
     pub served_after_waiting: u64,
     pub reset_while_queued: u64,
@@ -62,6 +63,7 @@ impl Counters {
                 "bytes out" => (19, &mut c.bytes_out),
                 "SYN dropped" => (20, &mut c.syn_dropped),
                 "reset while queued" => (21, &mut c.reset_while_queued),
+                "refused foreign" => (22, &mut c.refused_foreign),
                 _ => return None,
             };
             if seen & (1 << bit) != 0 {
@@ -70,7 +72,7 @@ impl Counters {
             seen |= 1 << bit;
             *field = value;
         }
-        (seen == (1 << 22) - 1).then_some(c)
+        (seen == (1 << 23) - 1).then_some(c)
     }
 
     /// Parses a line the server prints: `stats: <counters>` or

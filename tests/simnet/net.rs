@@ -15,6 +15,8 @@ use crate::wire::{wire, InFlight, Port};
 
 pub const SERVER_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 1);
 pub const CLIENT_IP: Ipv4Address = Ipv4Address::new(192, 168, 69, 100);
+/// An address of the client host on another subnet than the server's.
+pub const FOREIGN_IP: Ipv4Address = Ipv4Address::new(10, 9, 8, 7);
 pub const PORT: u16 = 7000;
 /// The port of the echo service run beside the one under test.
 pub const ECHO_PORT: u16 = 7007;
@@ -270,6 +272,39 @@ impl<S: Service, const N: usize> Net<S, N> {
     /// Run for `d` of virtual time.
     pub fn run_for(&mut self, d: Duration) {
         self.run_until(d, |_| false);
+    }
+
+    /// Give the client host `FOREIGN_IP` too, an address outside the
+    /// server's subnet, and the server a default route through the client
+    /// host: a peer that reaches the server across a router.
+    pub fn add_foreign_address(&mut self) {
+        self.client_host.iface.update_ip_addrs(|addrs| {
+            addrs
+                .push(IpCidr::new(IpAddress::Ipv4(FOREIGN_IP), 24))
+                .unwrap();
+        });
+        self.server_host
+            .iface
+            .routes_mut()
+            .add_default_ipv4_route(CLIENT_IP)
+            .expect("a route");
+    }
+
+    /// Open a client connection from `FOREIGN_IP` to `port` (not waiting
+    /// for the handshake); see [`Net::add_foreign_address`].
+    pub fn connect_from_foreign(&mut self, port: u16) -> SocketHandle {
+        let mut sock = socket(self.setup.client_rx, self.setup.client_tx);
+        sock.set_nagle_enabled(false);
+        let local = self.next_port;
+        self.next_port = self.next_port.wrapping_add(1).max(49152);
+        let c = &mut self.client_host;
+        sock.connect(
+            c.iface.context(),
+            IpEndpoint::new(IpAddress::Ipv4(SERVER_IP), port),
+            (IpAddress::Ipv4(FOREIGN_IP), local),
+        )
+        .expect("connect");
+        c.sockets.add(sock)
     }
 
     /// Open a client connection (not waiting for the handshake).

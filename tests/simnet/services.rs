@@ -7,7 +7,7 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Duration;
 
 use multiserve::connection::Role;
-use multiserve::{Config, Reverse};
+use multiserve::{Config, Peers, Reverse};
 
 use crate::admission::spoofed_syn_to;
 use crate::net::{rev_line, Net, Rng, Setup, ECHO_PORT, PORT, STATUS_PORT};
@@ -194,7 +194,7 @@ fn the_snapshot_lists_every_socket_as_the_servers_see_it() {
     assert_eq!(services[0][3..], ["clients", "4", "spare", "2"]);
     let counters: Vec<_> = lines.iter().filter(|l| l[0] == "counters").collect();
     assert_eq!(counters.len(), 3);
-    assert_eq!(counters[0].len(), 2 + 2 * 22, "{:?}", counters[0]);
+    assert_eq!(counters[0].len(), 2 + 2 * 23, "{:?}", counters[0]);
     let value = |line: &Vec<String>, key: &str| -> u64 {
         let i = line.iter().position(|f| f == key).expect(key);
         line[i + 1].parse().expect("a number")
@@ -409,4 +409,198 @@ fn bad_requests_get_an_error_and_cost_the_others_nothing() {
     check(&mut net, 4);
     assert_eq!(net.server.stats().refused_busy, 0);
     assert!(net.server.slots().any(|(_, p)| p.role() == Role::Serving));
+}
+
+/// `printf '\n' | nc -N 192.168.69.1 7001`: a client that asks for one
+/// more snapshot and closes its side at once holds its place until it has
+/// both snapshots, and then gets the server's FIN. A second status client
+/// waits for the place meanwhile (capacity 1), and a SYN that arrives
+/// while no status socket listens never takes the first client's socket
+/// mid-snapshot, not even in the very batch in which the first client's
+/// ACK empties the transmit queue.
+#[test]
+fn a_half_closed_status_client_keeps_its_place_until_it_has_every_snapshot() {
+    let mut net = three(Duration::from_secs(2));
+    // A window as large as the server's transmit buffer, acknowledged at
+    // once: each ACK takes everything the server has queued.
+    let first = net.connect_to(STATUS_PORT, 1024, 1024);
+    net.client(first).set_ack_delay(None);
+    // Its window fills with the greeting's first records and stays shut.
+    net.run_for(Duration::from_millis(100));
+    assert_eq!(net.client(first).recv_queue(), 1024);
+    net.send(first, b"\n");
+    net.client(first).close();
+    let second = net.connect_port(STATUS_PORT);
+    net.run_for(Duration::from_millis(100));
+
+    // From now on a SYN follows every pure ACK of the first client on the
+    // wire, in the same batch.
+    let first_port = local_port(&mut net, first);
+    let acked = std::rc::Rc::new(std::cell::Cell::new(false));
+    let flag = acked.clone();
+    net.in_flight.set_filter(move |dir, frame| {
+        if let Some(s) = crate::wire::tcp_segment(frame) {
+            if dir == Dir::ToServer
+                && s.src_port == first_port
+                && s.ack
+                && !(s.syn || s.fin || s.rst)
+                && s.payload_len == 0
+            {
+                flag.set(true);
+            }
+        }
+        true
+    });
+    let mut got = Vec::new();
+    let mut syns = 0u16;
+    // No frame is lost: nothing but round trips at one instant delays the
+    // rest of the snapshots and the FIN.
+    net.run_until(Duration::from_secs(1), |n| {
+        got.extend(n.take(first));
+        if acked.replace(false) {
+            syns += 1;
+            n.in_flight.inject(
+                Dir::ToServer,
+                spoofed_syn_to(STATUS_PORT, 2000 + syns, u32::from(syns)),
+            );
+        }
+        n.client(first).state() == State::TimeWait
+    });
+    got.extend(net.take(first));
+    let text = String::from_utf8_lossy(&got);
+    let status = *net.status().stats();
+    assert!(syns > 0, "no ACK of the first client was seen");
+    assert_eq!(
+        (
+            status.peak_active,
+            text.matches("\nend\n").count(),
+            net.client(first).state()
+        ),
+        (1, 2, State::TimeWait),
+        "peak of capacity 1, whole snapshots, FIN; {status}; got {} bytes: {text:?}",
+        got.len()
+    );
+    assert!(text.ends_with("\nend\n"), "{text:?}");
+    // Then the second client has the place, and its greeting.
+    let lines = snapshot(&mut net, second);
+    assert_eq!(lines[0][0], "status");
+    assert_eq!(net.status().stats().peak_active, 1);
+}
+
+/// A status client that never reads costs the poll steps nothing once its
+/// window and the transmit buffer are full: the view is not described
+/// again (nor the status pool walked twice) however many steps the other
+/// services cause, until the client reads and room appears.
+#[test]
+fn a_status_client_with_no_room_costs_the_steps_nothing() {
+    let mut net = three(Duration::from_secs(2));
+    let reverse = net.connect_port(PORT);
+    let stuck = net.connect_to(STATUS_PORT, 64, 1024);
+    net.run_for(Duration::from_millis(100));
+    assert_eq!(net.client(stuck).recv_queue(), 64, "its window is full");
+    // The view was last described at this uptime, for the records that
+    // fit; nothing new fits until the client reads.
+    let described = net.status().service().view().uptime();
+    for n in 0..100 {
+        let line = format!("step {n}");
+        let want = rev_line(&line);
+        assert_eq!(
+            net.exchange(reverse, format!("{line}\n").as_bytes(), want.len()),
+            want
+        );
+        net.run_for(Duration::from_millis(10));
+    }
+    assert_eq!(
+        net.status().service().view().uptime(),
+        described,
+        "the view was described again for a client with no room"
+    );
+    // Once it reads, the rest of its snapshot comes.
+    let text = read_until(&mut net, stuck, |got| got.ends_with(b"\nend\n"));
+    assert!(text.ends_with(b"\nend\n"));
+    assert!(net.status().service().view().uptime() > described);
+}
+
+/// The status port answers only peers on the server's own subnets by
+/// default: a client that comes across a router is refused with a reset
+/// (before any SYN-ACK) and counted, while the reverse service serves it.
+#[test]
+fn the_status_port_refuses_peers_from_other_subnets() {
+    let mut net = three(Duration::from_secs(2));
+    net.add_foreign_address();
+    let foreign = net.connect_from_foreign(STATUS_PORT);
+    // One round trip: the SYN, and the reset.
+    let mut established = false;
+    net.run_until(Duration::from_secs(1), |n| {
+        established |= n.client(foreign).state() == State::Established;
+        n.client(foreign).state() == State::Closed
+    });
+    assert_eq!(
+        (established, net.client(foreign).state()),
+        (false, State::Closed),
+        "a foreign peer on the status port: {}",
+        net.status().stats()
+    );
+    let status = *net.status().stats();
+    assert_eq!(
+        (status.accepted, status.refused_foreign),
+        (0, 1),
+        "{status}"
+    );
+    // The same peer is served on the reverse port: every peer, by default.
+    let reverse = net.connect_from_foreign(PORT);
+    assert!(
+        net.run_until(Duration::from_secs(1), |n| n.client(reverse).state()
+            == State::Established)
+    );
+    assert_eq!(net.exchange(reverse, b"abc\n", 4), b"cba\n");
+    // A local client gets its snapshot, the refusal counted in it.
+    let local = net.connect_port(STATUS_PORT);
+    let lines = snapshot(&mut net, local);
+    let counters = lines
+        .iter()
+        .find(|l| l[0] == "counters" && l[1] == "7001")
+        .expect("the status service's counters");
+    let i = counters
+        .iter()
+        .position(|f| f == "refused_foreign")
+        .unwrap();
+    assert_eq!(counters[i + 1], "1", "{counters:?}");
+}
+
+/// `Config::peers` narrows a service to the local subnets.
+#[test]
+fn config_peers_narrows_a_service_to_the_local_subnets() {
+    let config = Config {
+        clients: Some(4),
+        peers: Some(Peers::LocalSubnets),
+        ..Config::default()
+    };
+    let mut net: Three = Net::with_services(
+        config,
+        Reverse::default(),
+        Setup::default(),
+        Config::default(),
+    );
+    net.add_foreign_address();
+    for _ in 0..3 {
+        let foreign = net.connect_from_foreign(PORT);
+        let mut established = false;
+        net.run_until(Duration::from_secs(1), |n| {
+            established |= n.client(foreign).state() == State::Established;
+            n.client(foreign).state() == State::Closed
+        });
+        assert!(!established && net.client(foreign).state() == State::Closed);
+    }
+    assert_eq!(net.server.stats().refused_foreign, 3);
+    // Local clients are served all along; the echo service serves anyone.
+    let local = net.connect();
+    assert_eq!(net.exchange(local, b"abc\n", 4), b"cba\n");
+    let echo = net.connect_from_foreign(ECHO_PORT);
+    assert!(
+        net.run_until(Duration::from_secs(1), |n| n.client(echo).state()
+            == State::Established)
+    );
+    assert_eq!(net.exchange(echo, b"abc\n", 4), b"abc\n");
+    assert_eq!(net.server.stats().accepted, 1);
 }

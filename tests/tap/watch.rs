@@ -486,7 +486,7 @@ fn check_text_format(lines: &[String]) {
                 number(f[6]);
             }
             "counters" => {
-                assert_eq!(f.len(), 2 + 2 * 22, "{line}");
+                assert_eq!(f.len(), 2 + 2 * 23, "{line}");
                 assert_eq!(ports.last().map(String::as_str), Some(f[1]), "{line}");
                 assert_eq!(f[2], "active", "{line}");
                 assert_eq!(f[f.len() - 2], "bytes_out", "{line}");

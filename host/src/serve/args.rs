@@ -86,6 +86,12 @@ pub struct Args {
     /// `multiserve watch` ("off": none).
     #[arg(long, default_value = "7001", value_name = "PORT", value_parser = parse_status_port)]
     pub status_port: StatusPort,
+    /// Which peers the status service answers: those on the server's own
+    /// subnets and link-local ones, or any that can reach it (its
+    /// snapshots list every client's address and port). Others get a
+    /// reset.
+    #[arg(long, value_enum, default_value_t = StatusPeers::Local)]
+    pub status_peers: StatusPeers,
     /// Print a line of counters every SECS seconds.
     #[arg(long, value_name = "SECS")]
     pub stats_every: Option<u64>,
@@ -127,6 +133,15 @@ fn parse_timeout(s: &str) -> Result<Timeout, String> {
 /// The status service's port, or none.
 #[derive(Clone, Copy)]
 pub struct StatusPort(pub Option<u16>);
+
+/// Which peers the status service answers.
+#[derive(Clone, Copy, Debug, clap::ValueEnum, PartialEq, Eq)]
+pub enum StatusPeers {
+    /// Peers on the server's own subnets, and link-local ones.
+    Local,
+    /// Every peer that can reach the port.
+    Any,
+}
 
 fn parse_status_port(s: &str) -> Result<StatusPort, String> {
     match s {

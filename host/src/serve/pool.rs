@@ -4,8 +4,9 @@
 use smoltcp::iface::SocketSet;
 use smoltcp::socket::tcp;
 
-use multiserve::{Config, Framing, FullPolicy, Resources, Reverse, Server, Status};
+use multiserve::{Config, Framing, FullPolicy, Peers, Resources, Reverse, Server, Status};
 
+use super::args::StatusPeers;
 use super::{to_smol, Args};
 use crate::service::HostService;
 use crate::{FramingKind, ServiceKind, WhenFull};
@@ -124,6 +125,10 @@ pub fn status_server<'a>(
         port,
         clients: Some(STATUS_CLIENTS),
         spare: Some(STATUS_POOL - STATUS_CLIENTS),
+        peers: Some(match args.status_peers {
+            StatusPeers::Local => Peers::LocalSubnets,
+            StatusPeers::Any => Peers::Any,
+        }),
         ..self::config(args)
     };
     let pool = std::array::from_fn(|_| {

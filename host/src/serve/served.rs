@@ -1,7 +1,7 @@
 //! What the loop serves: the service of `--service`, watched by the status
 //! server unless `--status-port off`.
 
-use smoltcp::iface::SocketSet;
+use smoltcp::iface::{Interface, SocketSet};
 use smoltcp::time::Instant;
 
 use multiserve::services::Syn;
@@ -62,8 +62,8 @@ impl<'a> Services<'a> for Served<'a> {
         either!(self, s => s.syn(port, now, sockets))
     }
 
-    fn frame_done(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> bool {
-        either!(self, s => s.frame_done(now, sockets))
+    fn frame_done(&mut self, now: Instant, iface: &Interface, sockets: &mut SocketSet<'a>) -> bool {
+        either!(self, s => s.frame_done(now, iface, sockets))
     }
 
     fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
