@@ -6,7 +6,9 @@ use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::FaultInjector;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address};
+use smoltcp::wire::{
+    EthernetAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, Ipv4Address,
+};
 
 use multiserve::connection::Phase;
 use multiserve::{Config, Echo, Resources, Server, Service, Status, Watched};
@@ -293,18 +295,8 @@ impl<S: Service, const N: usize> Net<S, N> {
     /// Open a client connection from `FOREIGN_IP` to `port` (not waiting
     /// for the handshake); see [`Net::add_foreign_address`].
     pub fn connect_from_foreign(&mut self, port: u16) -> SocketHandle {
-        let mut sock = socket(self.setup.client_rx, self.setup.client_tx);
-        sock.set_nagle_enabled(false);
-        let local = self.next_port;
-        self.next_port = self.next_port.wrapping_add(1).max(49152);
-        let c = &mut self.client_host;
-        sock.connect(
-            c.iface.context(),
-            IpEndpoint::new(IpAddress::Ipv4(SERVER_IP), port),
-            (IpAddress::Ipv4(FOREIGN_IP), local),
-        )
-        .expect("connect");
-        c.sockets.add(sock)
+        let (rx, tx) = (self.setup.client_rx, self.setup.client_tx);
+        self.open(Some(IpAddress::Ipv4(FOREIGN_IP)), port, rx, tx)
     }
 
     /// Open a client connection (not waiting for the handshake).
@@ -314,6 +306,12 @@ impl<S: Service, const N: usize> Net<S, N> {
 
     /// Open a client connection to `port` (not waiting for the handshake).
     pub fn connect_to(&mut self, port: u16, rx: usize, tx: usize) -> SocketHandle {
+        self.open(None, port, rx, tx)
+    }
+
+    /// Open a client connection from `from` (the client host's own
+    /// address: `None`) to `port`, with buffers of `rx` and `tx` bytes.
+    fn open(&mut self, from: Option<IpAddress>, port: u16, rx: usize, tx: usize) -> SocketHandle {
         let mut sock = socket(rx, tx);
         sock.set_nagle_enabled(false);
         let local = self.next_port;
@@ -322,7 +320,10 @@ impl<S: Service, const N: usize> Net<S, N> {
         sock.connect(
             c.iface.context(),
             IpEndpoint::new(IpAddress::Ipv4(SERVER_IP), port),
-            local,
+            IpListenEndpoint {
+                addr: from,
+                port: local,
+            },
         )
         .expect("connect");
         c.sockets.add(sock)
