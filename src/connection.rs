@@ -14,7 +14,7 @@
 //!     │  │  └───────────────┘                         ▼                          ▼
 //!     │  │                                          Busy ──────────┐        Lingering
 //!     │  │    closed, or reclaimed once nothing      (full-server   │            │
-//!     │  └─── is unacknowledged (FIN-WAIT-2) ◄──────  answer sent)  └───────────►│
+//!     │  └─── unacknowledged but a FIN is left ◄────  answer sent)  └───────────►│
 //!     │                                                                         │
 //!     └────────── peer reset (from Serving, Queued) · abort after close_timeout ┘
 //!
@@ -260,6 +260,13 @@ pub(crate) enum Reclaim {
     Free,
     /// Closing with nothing unacknowledged left (FIN-WAIT-2, TIME-WAIT).
     Finished,
+    /// Closing with only our FIN unacknowledged (FIN-WAIT-1, CLOSING,
+    /// LAST-ACK with an empty transmit queue): the peer has every answer.
+    FinOnly,
+    /// Served and done (the peer's FIN is in, the service has nothing more
+    /// to write, every answer acknowledged) but not yet closed by a walk: our FIN is not even sent, so a peer
+    /// that waits for it sees a reset, after every answer.
+    Unclosed,
     /// A handshake that has not finished (SYN-RECEIVED): possibly a
     /// client whose last ACK was lost, which would see its request reset,
     /// so it goes last.
@@ -327,23 +334,33 @@ impl Slot {
         }
     }
 
-    /// Whether (and how cheaply) this socket can be taken back to listen.
-    /// Never a connection that holds or waits for a client place, never
-    /// one whose peer has not had every answer byte and our FIN: taken
-    /// back, it would leave the peer waiting for an end that never comes
-    /// (smoltcp cannot send a reset from a socket that listens again).
-    /// Such a socket finishes its closing handshake, or is aborted with a
-    /// reset at the close timeout.
-    pub(crate) fn reclaim_rank(&self, socket: &Socket<'_>) -> Option<(Reclaim, Instant)> {
+    /// Whether (and how cheaply) this socket can be taken back to listen
+    /// at `now`. Never a connection that holds or waits for a client place,
+    /// never one with answer bytes the peer has not acknowledged.
+    pub(crate) fn reclaim_rank(
+        &self,
+        socket: &Socket<'_>,
+        now: Instant,
+    ) -> Option<(Reclaim, Instant)> {
         match self.phase {
             Phase::HalfOpen { since } if socket.state() == State::SynReceived => {
                 Some((Reclaim::HalfOpen, since))
+            }
+            // Done but not yet closed by a walk (the peer's FIN came in
+            // this poll): every answer acknowledged, only our FIN to go.
+            Phase::Serving { .. }
+                if !holds_place(self.phase, socket) && socket.send_queue() == 0 =>
+            {
+                Some((Reclaim::Unclosed, now))
             }
             Phase::Busy { deadline } | Phase::Lingering { deadline } => match socket.state() {
                 // Closed cleanly (no peer left: no reset to send) since the
                 // last walk, which would have made it listen.
                 State::Closed if !reset_pending(socket) => Some((Reclaim::Free, deadline)),
                 State::FinWait2 | State::TimeWait => Some((Reclaim::Finished, deadline)),
+                State::FinWait1 | State::Closing | State::LastAck if socket.send_queue() == 0 => {
+                    Some((Reclaim::FinOnly, deadline))
+                }
                 _ => None,
             },
             _ => None,

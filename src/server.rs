@@ -13,11 +13,11 @@
 //!   server is done with it, its socket lingers in the closing handshake
 //!   without one;
 //! - every free socket listens; when a SYN arrives and none does, one is
-//!   taken back for it (closed, then closing with nothing unacknowledged,
-//!   then a half-open handshake from the address holding the most), never
-//!   a served connection and never one whose peer still waits for an
-//!   answer byte or our FIN; with nothing to take back, the SYN is dropped
-//!   and the client sends it again;
+//!   taken back for it (closed, then closing with nothing or only our FIN
+//!   unacknowledged, then a done connection, then a half-open handshake
+//!   from the address holding the most), never a served connection and
+//!   never unacknowledged answer bytes; with nothing to take back, the
+//!   SYN is dropped and the client sends it again;
 //! - a handshake that finishes while every place is taken waits for one
 //!   up to [`Config::queue_wait`], then gets the full-server answer.
 //! - a SYN from a peer the server does not answer ([`Config::peers`]:
@@ -792,13 +792,13 @@ impl Core {
     }
 
     /// A SYN arrived and no socket listens: take one back for it, in this
-    /// order: a socket closed since the last walk, a closing socket with
-    /// nothing unacknowledged left (our FIN acknowledged), and last a
-    /// half-open handshake (from the address with the most of them, the
-    /// oldest first). Never a connection being served or waiting for a
-    /// place, never one whose peer has not acknowledged every answer byte
-    /// and our FIN (see [`Slot::reclaim_rank`]). Returns the socket that
-    /// listens, if one could be had.
+    /// order (lwIP's, in `tcp_alloc`): a socket closed since the last walk,
+    /// a closing socket with nothing unacknowledged left, a closing socket
+    /// with only our FIN unacknowledged, a served connection that is done
+    /// but not yet closed, and last a half-open handshake (from the address
+    /// with the most of them, the oldest first). Never a connection being served or
+    /// waiting for a place, never one with answer bytes the peer has not
+    /// acknowledged. Returns the socket that listens, if one could be had.
     fn reclaim_listener(
         &mut self,
         slots: &mut [Slot],
@@ -814,8 +814,10 @@ impl Core {
                 .iter()
                 .filter(|other| {
                     let theirs = sockets.get::<tcp::Socket>(other.handle);
-                    matches!(other.reclaim_rank(theirs), Some((Reclaim::HalfOpen, _)))
-                        && theirs.remote_endpoint().map(|e| e.addr) == Some(addr)
+                    matches!(
+                        other.reclaim_rank(theirs, now),
+                        Some((Reclaim::HalfOpen, _))
+                    ) && theirs.remote_endpoint().map(|e| e.addr) == Some(addr)
                 })
                 .count()
         };
@@ -825,7 +827,7 @@ impl Core {
         let mut best: Option<(ReclaimKey, usize)> = None;
         for (i, slot) in in_use.iter().enumerate() {
             let socket = sockets.get::<tcp::Socket>(slot.handle);
-            let Some((rank, at)) = slot.reclaim_rank(socket) else {
+            let Some((rank, at)) = slot.reclaim_rank(socket, now) else {
                 continue;
             };
             let crowd = match (rank, socket.remote_endpoint()) {
@@ -852,7 +854,9 @@ impl Core {
         let counter = match rank {
             Reclaim::Free => None,
             Reclaim::HalfOpen => Some(&mut self.stats.reclaimed_half_open),
-            Reclaim::Finished => Some(&mut self.stats.reclaimed_lingering),
+            Reclaim::Finished | Reclaim::FinOnly | Reclaim::Unclosed => {
+                Some(&mut self.stats.reclaimed_lingering)
+            }
         };
         if let Some(counter) = counter {
             *counter = counter.saturating_add(1);

@@ -123,8 +123,8 @@ fn tick<const N: usize>(net: &mut Net<Reverse, N>) {
 
 /// Sockets are taken back only when a SYN finds none listening, and then
 /// in this order: a closing socket with nothing unacknowledged left
-/// (FIN-WAIT-2), then the oldest half-open handshake, again and again
-/// under a flood; never one with its FIN unacknowledged (LAST-ACK).
+/// (FIN-WAIT-2), one with only its FIN unacknowledged (LAST-ACK), then the
+/// oldest half-open handshake, again and again under a flood.
 #[test]
 fn reclaims_finished_closes_first_then_the_oldest_half_open() {
     let config = Config {
@@ -171,10 +171,15 @@ fn reclaims_finished_closes_first_then_the_oldest_half_open() {
     assert_eq!(roles(&net)[3], Role::HalfOpen);
     assert_eq!(net.server.stats().reclaimed_lingering, 1);
 
-    // ...then, never the one whose FIN is unacknowledged (LAST-ACK: its
-    // peer may still wait for it), the oldest half-open handshake, again
-    // and again.
-    for (n, (port, socket)) in [(40003, 4), (40004, 3), (40005, 4), (40006, 3), (40007, 4)]
+    // ...then the one with only its FIN unacknowledged (LAST-ACK)...
+    net.in_flight.inject(Dir::ToServer, spoofed_syn(40003, 3));
+    tick(&mut net);
+    assert_eq!(roles(&net)[0], Role::HalfOpen);
+    assert_eq!(net.server.stats().reclaimed_lingering, 2);
+    assert_eq!(net.server.stats().reclaimed_half_open, 0);
+
+    // ...then the oldest half-open handshake, again and again.
+    for (n, (port, socket)) in [(40004, 4), (40005, 3), (40006, 0), (40007, 4)]
         .into_iter()
         .enumerate()
     {
@@ -183,16 +188,14 @@ fn reclaims_finished_closes_first_then_the_oldest_half_open() {
         assert_eq!(roles(&net)[socket], Role::HalfOpen, "SYN from port {port}");
         assert_eq!(net.server.stats().reclaimed_half_open, n as u64 + 1);
     }
-    assert_eq!(roles(&net)[0], Role::Lingering);
-    assert_eq!(net.server_states()[0], State::LastAck);
-    assert_eq!(net.server.stats().reclaimed_lingering, 1);
     assert_eq!(net.server.stats().active, 2);
 }
 
-/// A closing socket whose answer bytes or FIN the peer has not
-/// acknowledged is never taken back, nor is a served connection. With
-/// nothing to take back, the SYN is dropped, and the client's
-/// retransmission finds the socket that comes free.
+/// A closing socket whose answer bytes the peer has not acknowledged is
+/// never taken back, nor is a served connection; one with only its FIN
+/// left is, when nothing else can go. With nothing to take back, the SYN
+/// is dropped, and the client's retransmission finds the socket that
+/// comes free.
 #[test]
 fn never_takes_back_unacknowledged_answers_or_served_connections() {
     let config = Config {
@@ -229,28 +232,33 @@ fn never_takes_back_unacknowledged_answers_or_served_connections() {
         [Role::Lingering, Role::Lingering, Role::Serving]
     );
 
-    // A newcomer: neither closing socket can be taken back (one's peer
-    // lacks an answer, the other's our FIN), so its SYN is dropped.
-    let c = net.connect_with(1024, 1024);
-    net.run_for(Duration::from_millis(100));
-    assert_eq!(net.client(c).state(), State::SynSent);
-    assert!(net.server.stats().syn_dropped >= 1);
-    assert_eq!(net.server.stats().reclaimed_lingering, 0);
-    assert_eq!(net.server_states()[..2], [State::LastAck, State::LastAck]);
-    assert_eq!(net.exchange(a, b"still a\n", 8), rev_line("still a"));
+    // A newcomer: the socket with only its FIN unacknowledged is taken,
+    // never the one whose answer is unacknowledged.
+    let c = served(&mut net, "newcomer");
+    assert_eq!(net.server.stats().reclaimed_lingering, 1);
+    assert_eq!(roles(&net), [Role::Lingering, Role::Serving, Role::Serving]);
 
-    // Once the answer and the FIN get through (sent again) and are
-    // acknowledged, both sockets come free, and the waiting client's next
-    // SYN gets one: it is served, a place being free.
+    // Another one: nothing can be taken back, so its SYN is dropped.
+    let d = net.connect_with(1024, 1024);
+    net.run_for(Duration::from_millis(100));
+    assert_eq!(net.client(d).state(), State::SynSent);
+    assert!(net.server.stats().syn_dropped >= 1);
+    assert_eq!(net.server_states()[0], State::LastAck);
+    for (h, line) in [(a, "still a"), (c, "still c")] {
+        assert_eq!(
+            net.exchange(h, format!("{line}\n").as_bytes(), line.len() + 1),
+            rev_line(line)
+        );
+    }
+
+    // Once the answer gets through, that socket comes free, and the
+    // waiting client's next SYN gets it: it waits for a place (both are
+    // taken) and is told busy.
     net.in_flight.clear_filter();
     assert!(net.run_until(Duration::from_secs(10), |n| n.take(unreached)
         == rev_line("never delivered")));
-    assert!(
-        net.run_until(Duration::from_secs(30), |n| n.client(c).state()
-            == State::Established)
-    );
-    assert_eq!(net.exchange(c, b"newcomer\n", 9), rev_line("newcomer"));
-    assert_eq!(net.server.stats().refused_busy, 0);
+    let busy = b"busy: all 2 slots are in use, try again later\n";
+    assert_eq!(net.receive(d, busy.len(), Duration::from_secs(30)), busy);
 }
 
 /// One churning client: connect, one line, read the answer, close, and
