@@ -53,10 +53,15 @@ struct Tally {
     busy: u64,
     aborted: u64,
     gave_up: u64,
-    /// Closed by the client, all answers in, but the server's FIN (and
-    /// its reset after the close timeout) lost: smoltcp has no FIN-WAIT-2
-    /// timeout, so the client side gives up after 120 s, as a host would.
-    fin_wait_2_expired: u64,
+    /// Closed by the client with every answer in, but the server's end
+    /// never came: its FIN (sent at 0, 1 and 3 s within the 5 s close
+    /// timeout) and the reset it sends at that timeout were all lost (at
+    /// 2 % loss, 0.02^4 per connection), or its FIN was lost and its
+    /// socket, in LAST-ACK, was taken back for a new SYN before sending it
+    /// again (the documented cost of taking such sockets back; about one in
+    /// 100,000 connections here). smoltcp has no FIN-WAIT-2 timeout, so
+    /// the client side gives up after 120 s, as a host would.
+    server_end_lost: u64,
     lines_answered: u64,
 }
 
@@ -168,8 +173,7 @@ fn soak(connections: u64, seed: u64) {
                 return true;
             }
             if expired {
-                t.fin_wait_2_expired += 1;
-                t.exact += 1;
+                t.server_end_lost += 1;
                 t.lines_answered += u64::from(c.sent_lines);
                 sock.abort();
             } else if stuck {
@@ -206,7 +210,15 @@ fn soak(connections: u64, seed: u64) {
     );
     assert_eq!(t.gave_up, 0, "{t:?}");
     assert_eq!(t.opened, connections);
-    assert_eq!(t.exact + t.busy + t.aborted, connections, "{t:?}");
+    assert_eq!(
+        t.exact + t.busy + t.aborted + t.server_end_lost,
+        connections,
+        "{t:?}"
+    );
+    // Expected about 0.1 per 10,000 connections (the run is seeded, so
+    // the same every time): more than one in 10,000 is a server that does
+    // not end its connections.
+    assert!(t.server_end_lost <= connections.div_ceil(10_000), "{t:?}");
     assert!(s.answered >= t.lines_answered);
     assert!(s.refused_busy >= t.busy);
     println!(
