@@ -86,6 +86,7 @@ pub mod service;
 pub mod services;
 pub mod stats;
 pub mod status;
+mod timestamps;
 
 pub use config::{Config, FullPolicy, Peers};
 #[cfg(feature = "embassy-net-driver")]

@@ -23,3 +23,4 @@ mod ping;
 mod pool;
 mod services;
 mod soak;
+mod timestamps;
