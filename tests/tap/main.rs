@@ -21,6 +21,7 @@ mod pool;
 mod program;
 mod reach;
 mod soak;
+mod timestamps;
 mod watch;
 
 use std::io::{self, Write};
