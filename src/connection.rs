@@ -29,7 +29,7 @@
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{Socket, State};
 use smoltcp::time::Instant;
-use smoltcp::wire::{IpEndpoint, TcpTimestampGenerator};
+use smoltcp::wire::IpEndpoint;
 
 use crate::config::Config;
 use crate::service::{Output, Progress, Service};
@@ -295,21 +295,16 @@ impl Slot {
         }
     }
 
-    /// Make the socket listen on the configured port with the configured
-    /// TCP options ([`configure`]), dropping whatever it held without
+    /// Make the socket listen on `port`, dropping whatever it held without
     /// sending anything.
-    pub(crate) fn arm(&mut self, socket: &mut Socket<'_>, config: &Config) {
+    pub(crate) fn arm(&mut self, socket: &mut Socket<'_>, port: u16) {
         if socket.is_open() && !socket.is_listening() {
             socket.abort();
         }
         self.bytes_in = 0;
         self.bytes_out = 0;
-        // smoltcp drops the timestamp generator of a socket whose client
-        // offered no timestamps, and keeps it dropped: give it back.
-        configure(socket, config);
         // A closed socket always accepts `listen` on a non-zero port; the
         // port was checked when the server was made.
-        let port = config.port;
         match socket.listen(port) {
             Ok(()) => self.phase = Phase::Listening,
             Err(e) => {
@@ -319,16 +314,16 @@ impl Slot {
         }
     }
 
-    /// Make the socket listen again ([`Slot::arm`]) in a fresh socket-set
-    /// entry. smoltcp remembers, per entry, a neighbour it could not reach
-    /// (a flood's spoofed address) and keeps that entry silent for up to
-    /// 1 s: the next client's SYN-ACK must not wait for it. The entry freed
-    /// is the one taken again, so the handle (and the order) stays the
-    /// same as long as the set has no free entry before it.
-    pub(crate) fn recycle<'a>(&mut self, sockets: &mut SocketSet<'a>, config: &Config) {
+    /// Make the socket listen on `port` again in a fresh socket-set entry.
+    /// smoltcp remembers, per entry, a neighbour it could not reach (a
+    /// flood's spoofed address) and keeps that entry silent for up to 1 s:
+    /// the next client's SYN-ACK must not wait for it. The entry freed is
+    /// the one taken again, so the handle (and the order) stays the same
+    /// as long as the set has no free entry before it.
+    pub(crate) fn recycle<'a>(&mut self, sockets: &mut SocketSet<'a>, port: u16) {
         let socket = sockets.remove(self.handle);
         self.handle = sockets.add(socket);
-        self.arm(sockets.get_mut::<Socket<'a>>(self.handle), config);
+        self.arm(sockets.get_mut::<Socket<'a>>(self.handle), port);
     }
 
     /// Stop listening (a half-open peer is sent a reset).
@@ -390,7 +385,7 @@ impl Slot {
                 let half_open = matches!(self.phase, Phase::HalfOpen { .. });
                 let next = self.await_client(socket, cx.now, cx.config, cx.stats);
                 if half_open && self.phase == Phase::Listening {
-                    self.recycle(sockets, cx.config);
+                    self.recycle(sockets, cx.config.port);
                 }
                 Step::Done(next)
             }
@@ -425,7 +420,7 @@ impl Slot {
                 if now >= deadline {
                     log::debug!("slot {}: handshake timed out, listening again", self.index);
                     stats.half_open_dropped = stats.half_open_dropped.saturating_add(1);
-                    self.arm(socket, config);
+                    self.arm(socket, config.port);
                     return None;
                 }
                 self.phase = Phase::HalfOpen { since };
@@ -437,7 +432,7 @@ impl Slot {
             }
             _ => {
                 // The handshake failed (reset, or the stack gave up).
-                self.arm(socket, config);
+                self.arm(socket, config.port);
                 None
             }
         }
@@ -473,7 +468,7 @@ impl Slot {
             if cx.shutting_down {
                 self.phase = Phase::Off;
             } else {
-                self.arm(socket, cx.config);
+                self.arm(socket, cx.config.port);
             }
             None
         } else if state == State::TimeWait {
@@ -509,7 +504,7 @@ impl Slot {
                     self.index
                 );
                 stats.queued_reset = stats.queued_reset.saturating_add(1);
-                self.arm(socket, config);
+                self.arm(socket, config.port);
                 None
             }
         }
@@ -682,7 +677,7 @@ impl Slot {
         if !socket.is_active() {
             // CLOSED with no close of ours: the peer reset the connection.
             self.end_served(CloseReason::PeerReset, cx.now, cx.config, cx.stats);
-            self.arm(socket, cx.config);
+            self.arm(socket, cx.config.port);
             return None;
         }
         Some(seen)
@@ -958,20 +953,4 @@ impl core::fmt::Display for Peer {
             _ => write!(f, "{}", self.0),
         }
     }
-}
-
-/// The TCP options of [`Config`] on a pool socket: no Nagle, the ACK
-/// delay, keep-alive, no smoltcp timeout (the server keeps its own), and
-/// timestamps ([`Config::timestamps`]). The one place that applies them,
-/// when the socket is added and each time it is made to listen.
-pub(crate) fn configure(socket: &mut Socket<'_>, config: &Config) {
-    socket.set_nagle_enabled(false);
-    socket.set_ack_delay(config.ack_delay);
-    socket.set_keep_alive(config.keep_alive);
-    socket.set_timeout(None);
-    socket.set_tsval_generator(
-        config
-            .timestamps
-            .then_some(crate::timestamps::tsval as TcpTimestampGenerator),
-    );
 }

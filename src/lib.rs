@@ -53,9 +53,7 @@
 //!
 //! - `#![no_std]`, no allocator, no `unsafe`. All memory is given by the
 //!   caller at start (socket buffers, two scratch buffers) or is part of the
-//!   [`Server`] value, whose size is fixed by its const generic `N`. One
-//!   4-byte `static` holds the clock of TCP timestamps
-//!   ([`Config::timestamps`]): the latest poll's `now`, in milliseconds.
+//!   [`Server`] value, whose size is fixed by its const generic `N`.
 //! - Nothing a peer sends can make the server panic: errors are values, and
 //!   no index or arithmetic on a peer-controlled length is unchecked.
 //! - No byte is dropped: received bytes are taken from a socket only once
@@ -88,7 +86,6 @@ pub mod service;
 pub mod services;
 pub mod stats;
 pub mod status;
-mod timestamps;
 
 pub use config::{Config, FullPolicy, Peers};
 #[cfg(feature = "embassy-net-driver")]

@@ -356,9 +356,8 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// and keep a socket listening. For callers that drive the interface
     /// themselves; [`Server::poll`] calls it between ingress and egress.
     /// `iface` is the interface the sockets are served on: its addresses
-    /// say which peers are local ([`Config::peers`]). `now` is also the
-    /// clock of TCP timestamps ([`Config::timestamps`]) until the next
-    /// call. Returns when the server's own timers next need a call.
+    /// say which peers are local ([`Config::peers`]). Returns when the
+    /// server's own timers next need a call.
     pub fn serve(
         &mut self,
         now: Instant,
@@ -374,9 +373,6 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
 
     /// The walk of [`Server::serve`], once every SYN taken is known.
     fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
-        // Segments sent from here to the next step carry `now` as their
-        // timestamp, also where the caller polls the interface itself.
-        crate::timestamps::set_clock(now);
         let Server {
             core,
             slots,
@@ -600,7 +596,7 @@ impl Core {
         mut socket: tcp::Socket<'a>,
         sockets: &mut SocketSet<'a>,
     ) -> Slot {
-        connection::configure(&mut socket, &self.config);
+        configure(&mut socket, &self.config);
         Slot::new(index, sockets.add(socket))
     }
 
@@ -619,7 +615,10 @@ impl Core {
             return Err(Error::SocketOrder);
         }
         for slot in slots.iter_mut().take(self.in_use) {
-            slot.arm(sockets.get_mut::<tcp::Socket>(slot.handle), &self.config);
+            slot.arm(
+                sockets.get_mut::<tcp::Socket>(slot.handle),
+                self.config.port,
+            );
         }
         log::debug!(
             "pool of {} sockets: {} clients, {} spare, listening on port {}, {} bytes per slot",
@@ -730,11 +729,12 @@ impl Core {
     /// must be looked at before the stack: no socket listens, and one may.
     fn listener(&mut self, slots: &mut [Slot], sockets: &mut SocketSet<'_>) -> bool {
         let may_listen = self.may_listen(slots, sockets);
+        let port = self.config.port;
         let mut first = None;
         for (i, slot) in slots.iter_mut().enumerate().take(self.in_use) {
             let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
             match slot.phase {
-                Phase::Off if may_listen => slot.arm(socket, &self.config),
+                Phase::Off if may_listen => slot.arm(socket, port),
                 Phase::Listening if !may_listen => slot.disarm(socket),
                 _ => {}
             }
@@ -862,7 +862,7 @@ impl Core {
             *counter = counter.saturating_add(1);
         }
         log::debug!("slot {}: reclaimed ({:?}) to listen", i, rank);
-        slot.recycle(sockets, &self.config);
+        slot.recycle(sockets, self.config.port);
         (slot.phase == Phase::Listening).then_some(i)
     }
 
@@ -905,6 +905,7 @@ impl Core {
                 && holds_client(other.phase)
                 && sockets.get::<tcp::Socket>(other.handle).remote_endpoint() == Some(remote)
         });
+        let port = self.config.port;
         let Some(slot) = slots.get_mut(i) else {
             return;
         };
@@ -914,7 +915,7 @@ impl Core {
                 i
             );
             self.stats.half_open_dropped = self.stats.half_open_dropped.saturating_add(1);
-            slot.arm(sockets.get_mut::<tcp::Socket>(slot.handle), &self.config);
+            slot.arm(sockets.get_mut::<tcp::Socket>(slot.handle), port);
         } else if !self.peers.admits(remote.addr, local) {
             let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
             slot.refuse_foreign(socket, now, &self.config, &mut self.stats);
@@ -1028,6 +1029,14 @@ fn holds_client(phase: Phase) -> bool {
         phase,
         Phase::HalfOpen { .. } | Phase::Queued { .. } | Phase::Serving { .. }
     )
+}
+
+/// Settings every socket of the server gets.
+fn configure(socket: &mut tcp::Socket<'_>, config: &Config) {
+    socket.set_nagle_enabled(false);
+    socket.set_ack_delay(config.ack_delay);
+    socket.set_keep_alive(config.keep_alive);
+    socket.set_timeout(None);
 }
 
 fn check(buffer: Buffer, needed: usize, got: usize) -> Result<(), Error> {

@@ -96,8 +96,6 @@ where
     D: Device + ?Sized,
     S: Services<'a> + ?Sized,
 {
-    // Every segment sent in this step carries `now` as its timestamp.
-    crate::timestamps::set_clock(now);
     // Ingress, then the walk, then egress: answers leave with the ACK of
     // their request, and a handshake dropped during ingress never sends
     // its SYN-ACK.

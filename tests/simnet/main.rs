@@ -23,4 +23,3 @@ mod ping;
 mod pool;
 mod services;
 mod soak;
-mod timestamps;

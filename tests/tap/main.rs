@@ -21,7 +21,6 @@ mod pool;
 mod program;
 mod reach;
 mod soak;
-mod timestamps;
 mod watch;
 
 use std::io::{self, Write};
