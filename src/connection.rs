@@ -264,8 +264,9 @@ pub(crate) enum Reclaim {
     /// LAST-ACK with an empty transmit queue): the peer has every answer.
     FinOnly,
     /// Served and done (the peer's FIN is in, the service has nothing more
-    /// to write, every answer acknowledged) but not yet closed by a walk: our FIN is not even sent, so a peer
-    /// that waits for it sees a reset, after every answer.
+    /// to write, every answer acknowledged) but not yet closed by a walk:
+    /// our FIN is not even sent, so a peer that waits for it sees a reset,
+    /// after every answer.
     Unclosed,
     /// A handshake that has not finished (SYN-RECEIVED): possibly a
     /// client whose last ACK was lost, which would see its request reset,

@@ -70,9 +70,8 @@
 //! receive buffer, its window closes, and the idle timeout closes it.
 //! Until it reads it costs the poll steps nothing but a look at its queues:
 //! the view is described only for a client with room for its next record
-//! or a request to read. The
-//! [`View`] the snapshots are written from is part of the [`Status`] value:
-//! [`View::SIZE`] bytes for `R` rows.
+//! or a request to read. The [`View`] the snapshots are written from is
+//! part of the [`Status`] value: [`View::SIZE`] bytes for `R` rows.
 //!
 //! # Security
 //!

@@ -1,5 +1,6 @@
 //! How connections end, and that every slot comes back.
 
+use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::State;
 use smoltcp::time::Duration;
 
@@ -50,22 +51,33 @@ fn peer_reset_frees_the_slot() {
     check_slot_serves_again(&mut net);
 }
 
-#[test]
-fn idle_connection_is_closed_after_the_timeout() {
+/// A server that closes a connection after 2 s of nothing.
+fn closing_after_two_idle_seconds() -> TestNet {
     let config = Config {
         idle_timeout: Some(Duration::from_secs(2)),
         ..Config::default()
     };
-    let mut net: TestNet = Net::new(config, Reverse::default(), Setup::default());
+    Net::new(config, Reverse::default(), Setup::default())
+}
+
+/// A client served one line and then left idle until the server's FIN is
+/// in (CLOSE-WAIT): the client, and how long after its answer that took.
+fn served_until_the_server_closes(net: &mut TestNet) -> (SocketHandle, Duration) {
     let c = net.connect();
     assert_eq!(net.exchange(c, b"x\n", 2), b"x\n");
     let start = net.now;
-    // The server sends FIN after 2 s of nothing.
     assert!(
         net.run_until(Duration::from_secs(10), |n| n.client(c).state()
             == State::CloseWait)
     );
-    let waited = net.now - start;
+    (c, net.now - start)
+}
+
+#[test]
+fn idle_connection_is_closed_after_the_timeout() {
+    let mut net = closing_after_two_idle_seconds();
+    // The server sends FIN after 2 s of nothing.
+    let (c, waited) = served_until_the_server_closes(&mut net);
     assert!(
         waited >= Duration::from_secs(2) && waited < Duration::from_secs(3),
         "closed after {waited}"
@@ -108,11 +120,7 @@ fn vanished_peer_frees_the_slot_after_idle_and_close_timeouts() {
 /// is closed within a round trip and never sees a reset.
 #[test]
 fn a_connection_the_server_closed_first_ends_in_order() {
-    let config = Config {
-        idle_timeout: Some(Duration::from_secs(2)),
-        ..Config::default()
-    };
-    let mut net: TestNet = Net::new(config, Reverse::default(), Setup::default());
+    let mut net = closing_after_two_idle_seconds();
     let resets = std::rc::Rc::new(std::cell::Cell::new(0u32));
     let seen = resets.clone();
     net.in_flight.set_filter(move |_, frame| {
@@ -121,12 +129,7 @@ fn a_connection_the_server_closed_first_ends_in_order() {
         }
         true
     });
-    let c = net.connect();
-    assert_eq!(net.exchange(c, b"x\n", 2), b"x\n");
-    assert!(
-        net.run_until(Duration::from_secs(10), |n| n.client(c).state()
-            == State::CloseWait)
-    );
+    let (c, _) = served_until_the_server_closes(&mut net);
     net.client(c).close();
     // The client's FIN and the server's ACK: one round trip on this wire,
     // plus the server's delayed-ACK time.
