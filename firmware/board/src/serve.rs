@@ -21,10 +21,10 @@ use core::convert::Infallible;
 use core::fmt;
 
 use log::{info, warn};
-use multiserve::{AddressChange, Addressing, Services as _};
+use multiserve::{AddressChange, Addressing};
 use multiserve::{Config as ServerConfig, Reverse, Server};
 #[cfg(feature = "status")]
-use multiserve::{Status, Watched};
+use multiserve::{Services as _, Status, Watched};
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::time::Instant;
