@@ -7,8 +7,6 @@
 //! `/dev/net/tun`; without them each test says so loudly on stderr and
 //! passes, unless `MULTISERVE_REQUIRE_ALL=1` makes that a failure.
 
-#[path = "../conformance/mod.rs"]
-mod conformance;
 mod netns;
 mod server;
 
@@ -23,10 +21,11 @@ mod reach;
 mod soak;
 mod watch;
 
-use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+/// The scenarios, shared with the QEMU suite.
+use multiserve_conformance as conformance;
 use netns::Netns;
 use server::Server;
 
@@ -51,13 +50,7 @@ pub fn netns(test: &str) -> Option<Arc<Netns>> {
 /// Says loudly that `test` is skipped and why; a failure instead with
 /// `MULTISERVE_REQUIRE_ALL=1`.
 pub fn skip(test: &str, why: &str) {
-    if std::env::var("MULTISERVE_REQUIRE_ALL").is_ok_and(|v| v == "1") {
-        panic!("tap::{test}: {why}, and MULTISERVE_REQUIRE_ALL=1 forbids skipping");
-    }
-    // Straight to the process's stderr: libtest captures `eprintln!` of
-    // passing tests, and a skip must not go unnoticed.
-    let message = format!("\n*** SKIPPED tap::{test}: {why} ***\n");
-    let _ = io::stderr().write_all(message.as_bytes());
+    conformance::skip(&format!("tap::{test}"), why);
 }
 
 /// `multiserve serve ARGS` running in a fresh namespace for `test`, ready;
