@@ -7,6 +7,45 @@
 //! `/dev/net/tun`; without them each test says so loudly on stderr and
 //! passes, unless `MULTISERVE_REQUIRE_ALL=1` makes that a failure.
 
+// Every test starts with `netns!()` or `serve!(ARGS)`: defined before the
+// modules, so that they see them.
+
+/// The name of the test this is expanded in, as libtest lists it
+/// (`exchange::reverses_a_line`), for its skip message.
+macro_rules! test_name {
+    () => {{
+        fn here() {}
+        // `tap::exchange::reverses_a_line::here`
+        let path = std::any::type_name_of_val(&here);
+        let path = path.strip_suffix("::here").unwrap_or(path);
+        path.split_once("::").map_or(path, |(_, name)| name)
+    }};
+}
+
+/// A fresh network namespace (an `Arc<Netns>`) for the test this is
+/// expanded in; where this machine cannot give one, the test returns
+/// there, skipped (see [`netns`]).
+macro_rules! netns {
+    () => {
+        match $crate::netns(test_name!()) {
+            Some(ns) => ns,
+            None => return,
+        }
+    };
+}
+
+/// `multiserve serve ARGS` (a `&[&str]`, none if left out) running in a
+/// fresh namespace for the test this is expanded in, ready; or the test
+/// returns there, skipped, as with [`netns!`].
+macro_rules! serve {
+    () => {
+        serve!(&[])
+    };
+    ($args:expr) => {
+        $crate::server::Server::start(&netns!(), $args)
+    };
+}
+
 mod netns;
 mod server;
 
@@ -27,7 +66,6 @@ use std::sync::Arc;
 /// The scenarios, shared with the QEMU suite.
 use multiserve_conformance as conformance;
 use netns::Netns;
-use server::Server;
 
 /// A fresh network namespace for `test`, or `None` (after a loud message)
 /// where this machine cannot give one and skips are allowed.
@@ -51,11 +89,4 @@ pub fn netns(test: &str) -> Option<Arc<Netns>> {
 /// `MULTISERVE_REQUIRE_ALL=1`.
 pub fn skip(test: &str, why: &str) {
     conformance::skip(&format!("tap::{test}"), why);
-}
-
-/// `multiserve serve ARGS` running in a fresh namespace for `test`, ready;
-/// `None` if the test is skipped.
-pub fn serve(test: &str, args: &[&str]) -> Option<Server> {
-    let ns = netns(test)?;
-    Some(Server::start(&ns, args))
 }
