@@ -38,9 +38,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
-# Every feature of the core but `defmt`, which replaces the default `log`
+# Every feature of the core (and of the simnet suite, whose addressing and
+# driver tests follow them) but `defmt`, which replaces the default `log`
 # (the two are exclusive, in smoltcp as here); `defmt` is checked below.
-features="multiserve/dhcpv4,multiserve/embassy-net-driver"
+features="multiserve/dhcpv4,multiserve/embassy-net-driver,multiserve-simnet/dhcpv4,multiserve-simnet/embassy-net-driver"
 
 step "format"
 cargo fmt --all -- --check

@@ -16,9 +16,6 @@
 //! loudly on stderr and passes, unless `MULTISERVE_REQUIRE_ALL=1` makes
 //! that a failure.
 
-#[path = "../conformance/mod.rs"]
-mod conformance;
-
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -30,6 +27,8 @@ use std::time::{Duration, Instant};
 use socket2::{Domain, Protocol, Socket};
 
 use conformance::{Counters, Target};
+/// The scenarios, shared with the TAP suite.
+use multiserve_conformance as conformance;
 
 /// Clients every board serves at once: its capacity (`firmware/board`).
 const CLIENTS: usize = 8;
@@ -106,11 +105,7 @@ impl Emulated {
 
 /// Skip loudly, or fail where skips are forbidden.
 fn skip(why: &str) {
-    if std::env::var("MULTISERVE_REQUIRE_ALL").is_ok_and(|v| v == "1") {
-        panic!("qemu: {why}, and MULTISERVE_REQUIRE_ALL=1 forbids skipping");
-    }
-    let message = format!("\n*** SKIPPED qemu: {why} ***\n");
-    let _ = io::stderr().write_all(message.as_bytes());
+    conformance::skip("qemu", why);
 }
 
 /// QEMU running the board, stopped by PID when dropped.

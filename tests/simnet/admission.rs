@@ -445,7 +445,7 @@ fn syn_flood_leaves_the_service_standing() {
         for _ in 0..10 {
             let port = 1024 + rng.below(60000) as u16;
             net.in_flight
-                .inject(Dir::ToServer, spoofed_syn(port, rng.next() as u32));
+                .inject(Dir::ToServer, spoofed_syn(port, rng.next_u64() as u32));
             floods += 1;
         }
         round += 1;

@@ -44,12 +44,12 @@ fn garbage_frames_disturb_no_client_and_lose_no_slot() {
     for i in 0..3000u32 {
         let frame = if rng.chance(30) {
             let len = rng.below(120) as usize;
-            (0..len).map(|_| rng.next() as u8).collect()
+            (0..len).map(|_| rng.next_u64() as u8).collect()
         } else {
             let mut f = templates[rng.below(templates.len() as u64) as usize].clone();
             for _ in 0..=rng.below(4) {
                 let at = rng.below(f.len() as u64) as usize;
-                f[at] = rng.next() as u8;
+                f[at] = rng.next_u64() as u8;
             }
             f
         };

@@ -2,8 +2,9 @@
 //! joined by an in-memory Ethernet wire, the server on one, smoltcp client
 //! sockets on the other. No privileges, no kernel network.
 
-mod net;
-mod wire;
+// The simulated network is this package's library, which the fuzz targets
+// (tests/fuzz) use too.
+use multiserve_simnet::{net, wire};
 
 #[cfg(feature = "dhcpv4")]
 mod addressing;

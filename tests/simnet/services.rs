@@ -114,8 +114,10 @@ fn a_flood_on_one_port_leaves_the_other_served() {
     for round in 0..200 {
         for _ in 0..10 {
             let port = 1024 + rng.below(60000) as u16;
-            net.in_flight
-                .inject(Dir::ToServer, spoofed_syn_to(PORT, port, rng.next() as u32));
+            net.in_flight.inject(
+                Dir::ToServer,
+                spoofed_syn_to(PORT, port, rng.next_u64() as u32),
+            );
             floods += 1;
         }
         let h = net.connect_port(ECHO_PORT);

@@ -4,13 +4,13 @@
 
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr};
 
 use crate::conformance::{self, Target};
-use crate::netns;
 use crate::netns::Netns;
 use crate::server::Server;
 
@@ -24,12 +24,12 @@ fn roomy_ports(ns: &Netns) {
     .expect("port range and TIME-WAIT reuse in the namespace");
 }
 
-fn churn_server(test: &str, args: &[&str]) -> Option<Server> {
-    let ns = netns(test)?;
-    roomy_ports(&ns);
+/// `multiserve serve --stats-every 1 -q ARGS` in `ns`, with room for churn.
+fn churn_server(ns: &Arc<Netns>, args: &[&str]) -> Server {
+    roomy_ports(ns);
     let mut all = vec!["--stats-every", "1", "-q"];
     all.extend_from_slice(args);
-    Some(Server::start(&ns, &all))
+    Server::start(ns, &all)
 }
 
 /// `clients` churning clients on `clients` places for `seconds`: every
@@ -58,23 +58,13 @@ fn churn_as_many_as_places(server: &Server, clients: usize, seconds: u64) {
 
 #[test]
 fn churn_of_16_clients_on_16_places_is_never_refused() {
-    let Some(server) = churn_server(
-        "admission::churn_of_16_clients_on_16_places_is_never_refused",
-        &["--clients", "16"],
-    ) else {
-        return;
-    };
+    let server = churn_server(&netns!(), &["--clients", "16"]);
     churn_as_many_as_places(&server, 16, 10);
 }
 
 #[test]
 fn churn_of_64_clients_on_64_places_is_never_refused() {
-    let Some(server) = churn_server(
-        "admission::churn_of_64_clients_on_64_places_is_never_refused",
-        &["--clients", "64"],
-    ) else {
-        return;
-    };
+    let server = churn_server(&netns!(), &["--clients", "64"]);
     churn_as_many_as_places(&server, 64, 10);
 }
 
@@ -86,8 +76,8 @@ fn churn_of_64_clients_on_64_places_is_never_refused() {
 /// a few hundred).
 #[test]
 fn churn_over_a_lossy_link_waits_instead_of_being_refused() {
-    let Some(server) = churn_server(
-        "admission::churn_over_a_lossy_link_waits_instead_of_being_refused",
+    let server = churn_server(
+        &netns!(),
         &[
             "--clients",
             "16",
@@ -96,9 +86,7 @@ fn churn_over_a_lossy_link_waits_instead_of_being_refused() {
             "--queue-wait",
             "15s",
         ],
-    ) else {
-        return;
-    };
+    );
     churn_as_many_as_places(&server, 16, 10);
 }
 
@@ -170,10 +158,8 @@ fn flood(server: &Server, rate: u64, stop: &AtomicBool) -> u64 {
 /// stay connected and exchange a line every 100 ms, and 4 clients churn:
 /// at least 99% of the churn cycles are served, and every held client's
 /// every line is answered.
-fn survives_a_syn_flood(test: &str, rate: u64) {
-    let Some(server) = churn_server(test, &["--clients", "16"]) else {
-        return;
-    };
+fn survives_a_syn_flood(ns: &Arc<Netns>, rate: u64) {
+    let server = churn_server(ns, &["--clients", "16"]);
     let held = conformance::occupy(&server, 12);
     let stop = AtomicBool::new(false);
     let held_lines = AtomicU64::new(0);
@@ -242,13 +228,10 @@ fn survives_a_syn_flood(test: &str, rate: u64) {
 
 #[test]
 fn survives_a_syn_flood_of_1000_per_second() {
-    survives_a_syn_flood("admission::survives_a_syn_flood_of_1000_per_second", 1000);
+    survives_a_syn_flood(&netns!(), 1000);
 }
 
 #[test]
 fn survives_a_syn_flood_of_10000_per_second() {
-    survives_a_syn_flood(
-        "admission::survives_a_syn_flood_of_10000_per_second",
-        10_000,
-    );
+    survives_a_syn_flood(&netns!(), 10_000);
 }

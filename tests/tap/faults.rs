@@ -9,14 +9,11 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, SockAddr, Type};
 
 use crate::conformance::{self, Target};
-use crate::netns;
 use crate::server::{Process, Server};
 
 #[test]
 fn deleted_tap_ends_the_server_with_a_clear_error() {
-    let Some(ns) = netns("faults::deleted_tap_ends_the_server_with_a_clear_error") else {
-        return;
-    };
+    let ns = netns!();
     let server = Server::start(&ns, &[]);
     conformance::reverses_a_line(&server);
     ns.ip(&["link", "del", "tap0"]).expect("delete the TAP");
@@ -37,9 +34,7 @@ fn deleted_tap_ends_the_server_with_a_clear_error() {
 
 #[test]
 fn capture_on_a_full_disk_is_reported_and_serving_goes_on() {
-    let Some(ns) = netns("faults::capture_on_a_full_disk_is_reported_and_serving_goes_on") else {
-        return;
-    };
+    let ns = netns!();
     // Every write to /dev/full fails with ENOSPC, like a full disk.
     let server = Server::start(&ns, &["--pcap", "/dev/full"]);
     conformance::round_trips_are_exact(&server, 50, 2);
@@ -57,9 +52,7 @@ fn capture_on_a_full_disk_is_reported_and_serving_goes_on() {
 
 #[test]
 fn only_the_service_port_answers() {
-    let Some(ns) = netns("faults::only_the_service_port_answers") else {
-        return;
-    };
+    let ns = netns!();
     let server = Server::start(&ns, &[]);
     conformance::reverses_a_line(&server);
     // Another TCP port (7001 is the status service's): reset, so the
@@ -89,9 +82,7 @@ fn only_the_service_port_answers() {
 
 #[test]
 fn bench_checks_every_answer() {
-    let Some(ns) = netns("faults::bench_checks_every_answer") else {
-        return;
-    };
+    let ns = netns!();
     // 4 clients that connect, ask and close hold at most 8 slots (a slot
     // waits for the client's last ACK after its FIN): 16 is enough.
     let _server = Server::start(&ns, &["--clients", "16"]);
@@ -128,9 +119,7 @@ fn bench_checks_every_answer() {
 
 #[test]
 fn bench_fails_on_a_wrong_answer() {
-    let Some(ns) = netns("faults::bench_fails_on_a_wrong_answer") else {
-        return;
-    };
+    let ns = netns!();
     // An echo server answers unreversed lines: every answer is "wrong" for
     // a bench that expects the reverse service.
     let _server = Server::start(&ns, &["--service", "echo"]);
@@ -147,9 +136,7 @@ fn bench_fails_on_a_wrong_answer() {
 
 #[test]
 fn ping_flood_is_answered_at_a_bounded_rate() {
-    let Some(ns) = netns("faults::ping_flood_is_answered_at_a_bounded_rate") else {
-        return;
-    };
+    let ns = netns!();
     let server = Server::start(&ns, &["--ping-limit", "20"]);
     let ip = "192.168.69.1".parse().unwrap();
     // One ping first: the neighbour entry is there before the flood.
@@ -175,10 +162,7 @@ fn ping_flood_is_answered_at_a_bounded_rate() {
 
 #[test]
 fn without_permission_the_error_says_how_to_make_a_tap_for_a_user() {
-    let Some(ns) = netns("faults::without_permission_the_error_says_how_to_make_a_tap_for_a_user")
-    else {
-        return;
-    };
+    let ns = netns!();
     // The same program, run as the unprivileged user `nobody`, from a copy
     // that user can reach (the build folder may be private).
     let copy = std::env::temp_dir().join(format!("multiserve-nobody-{}", std::process::id()));

@@ -4,16 +4,13 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 
 use crate::conformance::Counters;
-use crate::netns;
 
 /// The namespace thread's sockets live in the namespace: a kernel listener
 /// on its loopback is reached from a socket made there, and the
 /// namespace starts with no other device than `lo`.
 #[test]
 fn namespace_is_private_and_usable() {
-    let Some(ns) = netns("harness::namespace_is_private_and_usable") else {
-        return;
-    };
+    let ns = netns!();
     let links = ns.ip_output(&["-o", "link"]).expect("ip link");
     assert_eq!(
         links.lines().count(),

@@ -6,53 +6,38 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::conformance::{self, Target};
-use crate::serve;
 
 /// One slot, so that "the next client is served" proves the slot came back.
 const ONE_SLOT: [&str; 4] = ["--clients", "1", "--stats-every", "1"];
 
 #[test]
 fn peer_reset_frees_the_slot() {
-    let Some(server) = serve("lifecycle::peer_reset_frees_the_slot", &ONE_SLOT) else {
-        return;
-    };
+    let server = serve!(&ONE_SLOT);
     conformance::reset_frees_the_slot(&server);
 }
 
 #[test]
 fn half_close_gets_answers_then_eof() {
-    let Some(server) = serve("lifecycle::half_close_gets_answers_then_eof", &ONE_SLOT) else {
-        return;
-    };
+    let server = serve!(&ONE_SLOT);
     conformance::half_close_gets_answers_then_eof(&server);
 }
 
 #[test]
 fn idle_clients_are_closed_after_the_timeout() {
-    let Some(server) = serve(
-        "lifecycle::idle_clients_are_closed_after_the_timeout",
-        &[
-            "--clients",
-            "4",
-            "--idle-timeout",
-            "2s",
-            "--stats-every",
-            "1",
-        ],
-    ) else {
-        return;
-    };
+    let server = serve!(&[
+        "--clients",
+        "4",
+        "--idle-timeout",
+        "2s",
+        "--stats-every",
+        "1",
+    ]);
     conformance::idle_clients_are_closed(&server, 4, Duration::from_secs(2));
 }
 
 #[test]
 fn sigterm_closes_clients_in_order_and_exits_0() {
-    let Some(server) = serve(
-        "lifecycle::sigterm_closes_clients_in_order_and_exits_0",
-        &[],
-    ) else {
-        return;
-    };
+    let server = serve!();
     let mut clients = conformance::occupy(&server, 3);
     let start = Instant::now();
     let status = server.terminate(Duration::from_secs(2));
@@ -91,9 +76,7 @@ fn sigterm_closes_clients_in_order_and_exits_0() {
 /// with FIN, not a reset.
 #[test]
 fn sigterm_lets_pending_answers_go_out() {
-    let Some(server) = serve("lifecycle::sigterm_lets_pending_answers_go_out", &[]) else {
-        return;
-    };
+    let server = serve!();
     let mut request = Vec::new();
     let mut answer = Vec::new();
     for i in 0..4000 {

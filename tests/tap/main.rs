@@ -7,8 +7,45 @@
 //! `/dev/net/tun`; without them each test says so loudly on stderr and
 //! passes, unless `MULTISERVE_REQUIRE_ALL=1` makes that a failure.
 
-#[path = "../conformance/mod.rs"]
-mod conformance;
+// Every test starts with `netns!()` or `serve!(ARGS)`: defined before the
+// modules, so that they see them.
+
+/// The name of the test this is expanded in, as libtest lists it
+/// (`exchange::reverses_a_line`), for its skip message.
+macro_rules! test_name {
+    () => {{
+        fn here() {}
+        // `tap::exchange::reverses_a_line::here`
+        let path = std::any::type_name_of_val(&here);
+        let path = path.strip_suffix("::here").unwrap_or(path);
+        path.split_once("::").map_or(path, |(_, name)| name)
+    }};
+}
+
+/// A fresh network namespace (an `Arc<Netns>`) for the test this is
+/// expanded in; where this machine cannot give one, the test returns
+/// there, skipped (see [`netns`]).
+macro_rules! netns {
+    () => {
+        match $crate::netns(test_name!()) {
+            Some(ns) => ns,
+            None => return,
+        }
+    };
+}
+
+/// `multiserve serve ARGS` (a `&[&str]`, none if left out) running in a
+/// fresh namespace for the test this is expanded in, ready; or the test
+/// returns there, skipped, as with [`netns!`].
+macro_rules! serve {
+    () => {
+        serve!(&[])
+    };
+    ($args:expr) => {
+        $crate::server::Server::start(&netns!(), $args)
+    };
+}
+
 mod netns;
 mod server;
 
@@ -23,12 +60,12 @@ mod reach;
 mod soak;
 mod watch;
 
-use std::io::{self, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+/// The scenarios, shared with the QEMU suite.
+use multiserve_conformance as conformance;
 use netns::Netns;
-use server::Server;
 
 /// A fresh network namespace for `test`, or `None` (after a loud message)
 /// where this machine cannot give one and skips are allowed.
@@ -51,18 +88,5 @@ pub fn netns(test: &str) -> Option<Arc<Netns>> {
 /// Says loudly that `test` is skipped and why; a failure instead with
 /// `MULTISERVE_REQUIRE_ALL=1`.
 pub fn skip(test: &str, why: &str) {
-    if std::env::var("MULTISERVE_REQUIRE_ALL").is_ok_and(|v| v == "1") {
-        panic!("tap::{test}: {why}, and MULTISERVE_REQUIRE_ALL=1 forbids skipping");
-    }
-    // Straight to the process's stderr: libtest captures `eprintln!` of
-    // passing tests, and a skip must not go unnoticed.
-    let message = format!("\n*** SKIPPED tap::{test}: {why} ***\n");
-    let _ = io::stderr().write_all(message.as_bytes());
-}
-
-/// `multiserve serve ARGS` running in a fresh namespace for `test`, ready;
-/// `None` if the test is skipped.
-pub fn serve(test: &str, args: &[&str]) -> Option<Server> {
-    let ns = netns(test)?;
-    Some(Server::start(&ns, args))
+    conformance::skip(&format!("tap::{test}"), why);
 }

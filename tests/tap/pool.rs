@@ -4,83 +4,53 @@
 use std::time::Duration;
 
 use crate::conformance;
-use crate::serve;
 
 #[test]
 fn serves_64_clients_at_once() {
-    let Some(server) = serve("pool::serves_64_clients_at_once", &["--clients", "64"]) else {
-        return;
-    };
+    let server = serve!(&["--clients", "64"]);
     conformance::serves_clients_at_once(&server, 64);
 }
 
 #[test]
 fn full_server_answers_busy_at_once_without_a_queue_wait() {
-    let Some(server) = serve(
-        "pool::full_server_answers_busy_at_once_without_a_queue_wait",
-        &["--clients", "4", "--queue-wait", "0s"],
-    ) else {
-        return;
-    };
+    let server = serve!(&["--clients", "4", "--queue-wait", "0s"]);
     conformance::full_server_answers_busy(&server, 4, Duration::ZERO);
 }
 
 #[test]
 fn full_server_answers_busy_after_the_queue_wait() {
-    let Some(server) = serve(
-        "pool::full_server_answers_busy_after_the_queue_wait",
-        &["--clients", "4"],
-    ) else {
-        return;
-    };
+    let server = serve!(&["--clients", "4"]);
     conformance::full_server_answers_busy(&server, 4, Duration::from_secs(2));
 }
 
 #[test]
 fn waiting_client_gets_the_next_free_place() {
-    let Some(server) = serve(
-        "pool::waiting_client_gets_the_next_free_place",
-        &["--clients", "4"],
-    ) else {
-        return;
-    };
+    let server = serve!(&["--clients", "4"]);
     conformance::waiting_client_gets_the_next_free_place(&server, 4, Duration::from_millis(500));
 }
 
 #[test]
 fn full_server_refuses_with_reset_policy() {
-    let Some(server) = serve(
-        "pool::full_server_refuses_with_reset_policy",
-        &[
-            "--clients",
-            "4",
-            "--when-full",
-            "reset",
-            "--queue-wait",
-            "0s",
-        ],
-    ) else {
-        return;
-    };
+    let server = serve!(&[
+        "--clients",
+        "4",
+        "--when-full",
+        "reset",
+        "--queue-wait",
+        "0s",
+    ]);
     conformance::full_server_refuses(&server, 4);
 }
 
 #[test]
 fn stalled_reader_does_not_block_others() {
-    let Some(server) = serve("pool::stalled_reader_does_not_block_others", &[]) else {
-        return;
-    };
+    let server = serve!();
     conformance::stalled_reader_does_not_block_others(&server, 4 << 20, 100);
 }
 
 #[test]
 fn every_slot_comes_back_after_2000_connections() {
-    let Some(server) = serve(
-        "pool::every_slot_comes_back_after_2000_connections",
-        &["--clients", "8", "--stats-every", "1"],
-    ) else {
-        return;
-    };
+    let server = serve!(&["--clients", "8", "--stats-every", "1"]);
     conformance::short_connections_are_all_served(&server, 2000, 4);
     let counters = conformance::wait_counters(
         &server,

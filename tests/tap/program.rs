@@ -7,14 +7,11 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use crate::conformance;
-use crate::netns;
 use crate::server::{Process, Server};
 
 #[test]
 fn client_command_sends_lines_until_exit() {
-    let Some(ns) = netns("program::client_command_sends_lines_until_exit") else {
-        return;
-    };
+    let ns = netns!();
     let _server = Server::start(&ns, &[]);
     let client = Process::spawn_with_stdin(&ns, &["client", "192.168.69.1:7000"], Stdio::piped())
         .expect("start the client");
@@ -49,9 +46,7 @@ fn client_command_sends_lines_until_exit() {
 
 #[test]
 fn client_command_in_chunk_mode() {
-    let Some(ns) = netns("program::client_command_in_chunk_mode") else {
-        return;
-    };
+    let ns = netns!();
     let _server = Server::start(&ns, &["--framing", "chunk"]);
     let client = run_client(&ns, &["192.168.69.1:7000", "--chunk"], "hello\nEXIT\n");
     assert!(
@@ -65,9 +60,7 @@ fn client_command_in_chunk_mode() {
 
 #[test]
 fn client_command_fails_clearly_when_busy_or_refused() {
-    let Some(ns) = netns("program::client_command_fails_clearly_when_busy_or_refused") else {
-        return;
-    };
+    let ns = netns!();
     let server = Server::start(&ns, &["--clients", "1", "--queue-wait", "0s"]);
     let _occupant = conformance::occupy(&server, 1);
     let busy = run_client(&ns, &["192.168.69.1:7000"], "hello\nEXIT\n");
@@ -143,9 +136,7 @@ impl Drop for TempDir {
 
 #[test]
 fn pcap_holds_the_tests_frames() {
-    let Some(ns) = netns("program::pcap_holds_the_tests_frames") else {
-        return;
-    };
+    let ns = netns!();
     let dir = TempDir::new("pcap");
     let file = dir.0.join("capture.pcap");
     let server = Server::start(&ns, &["--pcap", file.to_str().expect("UTF-8 path")]);
@@ -198,9 +189,7 @@ fn expect_startup_error(ns: &std::sync::Arc<crate::netns::Netns>, args: &[&str],
 
 #[test]
 fn refuses_a_tap_name_of_16_bytes() {
-    let Some(ns) = netns("program::refuses_a_tap_name_of_16_bytes") else {
-        return;
-    };
+    let ns = netns!();
     expect_startup_error(
         &ns,
         &["--iface", "tap0123456789abc"],
@@ -210,9 +199,7 @@ fn refuses_a_tap_name_of_16_bytes() {
 
 #[test]
 fn refuses_a_tap_held_by_another_process() {
-    let Some(ns) = netns("program::refuses_a_tap_held_by_another_process") else {
-        return;
-    };
+    let ns = netns!();
     let first = Server::start(&ns, &[]);
     expect_startup_error(&ns, &[], "in use by another process");
     // The first server is unharmed.

@@ -3,30 +3,23 @@
 use std::net::SocketAddr;
 
 use crate::conformance;
-use crate::serve;
 use crate::server::{DEVICE_V4, DEVICE_V6, PORT};
 
 #[test]
 fn answers_ping_over_ipv4() {
-    let Some(server) = serve("reach::answers_ping_over_ipv4", &[]) else {
-        return;
-    };
+    let server = serve!();
     conformance::answers_ping(&server, DEVICE_V4);
 }
 
 #[test]
 fn answers_ping_over_ipv6() {
-    let Some(server) = serve("reach::answers_ping_over_ipv6", &[]) else {
-        return;
-    };
+    let server = serve!();
     conformance::answers_ping(&server, DEVICE_V6);
 }
 
 #[test]
 fn serves_tcp_over_ipv4_and_ipv6() {
-    let Some(server) = serve("reach::serves_tcp_over_ipv4_and_ipv6", &[]) else {
-        return;
-    };
+    let server = serve!();
     conformance::exchanges_over(&server, SocketAddr::new(DEVICE_V4, PORT));
     conformance::exchanges_over(&server, SocketAddr::new(DEVICE_V6, PORT));
 }

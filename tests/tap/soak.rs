@@ -5,13 +5,14 @@
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockAddr, Type};
 
 use crate::conformance::{self, Target};
-use crate::netns;
+use crate::netns::Netns;
 use crate::server::Server;
 
 const CYCLES: usize = 20_000;
@@ -115,17 +116,14 @@ struct Tally {
 /// `CYCLES` connect/request/close cycles from `WORKERS` clients at once on
 /// as many places, each cycle one attempt (nothing is tried again); then
 /// every slot is free and memory is flat.
-fn soak(test: &str, faults: &[&str]) -> Tally {
-    let Some(ns) = netns(test) else {
-        return Tally::default();
-    };
+fn soak(ns: &Arc<Netns>, faults: &[&str]) -> Tally {
     // 20,000 client-side TIME-WAITs within a few minutes: widen the
     // ephemeral port range of this namespace.
     ns.run(|| std::fs::write("/proc/sys/net/ipv4/ip_local_port_range", "1024 65000"))
         .expect("port range");
     let mut args = vec!["--clients", "64", "--stats-every", "1", "-q"];
     args.extend_from_slice(faults);
-    let server = Server::start(&ns, &args);
+    let server = Server::start(ns, &args);
     let start = Instant::now();
     let next = AtomicUsize::new(0);
     let counts: [AtomicUsize; 6] = Default::default();
@@ -228,7 +226,7 @@ fn soak(test: &str, faults: &[&str]) -> Tally {
 /// refused or reset, and every close is clean.
 #[test]
 fn soak_20000_cycles_without_loss() {
-    let t = soak("soak::soak_20000_cycles_without_loss", &[]);
+    let t = soak(&netns!(), &[]);
     assert_eq!(
         (
             t.busy,
@@ -253,10 +251,7 @@ fn soak_20000_cycles_without_loss() {
 ///   (FIN and its resends lost); the client has every answer; counted.
 #[test]
 fn soak_20000_cycles_over_a_lossy_link() {
-    let t = soak(
-        "soak::soak_20000_cycles_over_a_lossy_link",
-        &["--drop-chance", "5", "--corrupt-chance", "1"],
-    );
+    let t = soak(&netns!(), &["--drop-chance", "5", "--corrupt-chance", "1"]);
     assert!(t.busy <= 3, "{t:?}");
     assert!(t.refused + t.reset_before <= CYCLES / 1000, "{t:?}");
 }

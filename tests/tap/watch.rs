@@ -15,7 +15,7 @@ use socket2::{Domain, Protocol, SockAddr, Type};
 use crate::conformance::{self, Target};
 use crate::netns::Netns;
 use crate::server::{Process, Server, BINARY, DEVICE_V4};
-use crate::{netns, skip};
+use crate::skip;
 
 /// The status service's address with the server's default options.
 const STATUS: SocketAddr = SocketAddr::new(DEVICE_V4, 7001);
@@ -141,9 +141,7 @@ fn still_served(clients: &mut [TcpStream], round: usize) {
 /// three as `serving` on port 7000, with their ports.
 #[test]
 fn watch_once_lists_the_held_clients() {
-    let Some(ns) = netns("watch::watch_once_lists_the_held_clients") else {
-        return;
-    };
+    let ns = netns!();
     let server = Server::start(&ns, &[]);
     assert!(
         server
@@ -188,9 +186,7 @@ fn watch_once_lists_the_held_clients() {
 /// that says so.
 #[test]
 fn watch_once_fails_clearly_without_a_server() {
-    let Some(ns) = netns("watch::watch_once_fails_clearly_without_a_server") else {
-        return;
-    };
+    let ns = netns!();
     let watch = Process::spawn(&ns, &["watch", "127.0.0.1:7001", "--once"]).expect("start");
     let status = watch.wait_exit(Duration::from_secs(10));
     watch.stderr.wait_closed(Duration::from_secs(2));
@@ -302,11 +298,8 @@ fn wait_until(within: Duration, mut ok: impl FnMut() -> bool) -> bool {
 /// `MULTISERVE_WATCH_SCREEN=FILE` the screen is also written to FILE.
 #[test]
 fn watch_tui_under_tmux_shows_the_clients_and_quits_on_q() {
-    const TEST: &str = "watch::watch_tui_under_tmux_shows_the_clients_and_quits_on_q";
-    let Some(ns) = netns(TEST) else {
-        return;
-    };
-    let Some(tmux) = Tmux::start(&ns, TEST) else {
+    let ns = netns!();
+    let Some(tmux) = Tmux::start(&ns, test_name!()) else {
         return;
     };
     let server = Server::start(&ns, &[]);
@@ -405,9 +398,7 @@ fn watch_tui_under_tmux_shows_the_clients_and_quits_on_q() {
 /// picks the served connections out of it.
 #[test]
 fn watch_text_snapshot_parses_per_the_format() {
-    let Some(server) = crate::serve("watch::watch_text_snapshot_parses_per_the_format", &[]) else {
-        return;
-    };
+    let server = serve!();
     let held = conformance::occupy(&server, 3);
     let (mut client, greeting) = StatusClient::connect(&server);
     client.send(b"\n");
@@ -526,9 +517,7 @@ fn check_text_format(lines: &[String]) {
 /// clients are answered, none of them busy.
 #[test]
 fn watch_status_port_survives_bad_input() {
-    let Some(server) = crate::serve("watch::watch_status_port_survives_bad_input", &[]) else {
-        return;
-    };
+    let server = serve!();
     let mut held = conformance::occupy(&server, 3);
 
     // The one that never reads, with small kernel buffers so its window
@@ -625,12 +614,7 @@ fn watch_status_port_survives_bad_input() {
 /// the serving line does not offer it, and the service works as ever.
 #[test]
 fn watch_status_port_off_listens_nowhere() {
-    let Some(server) = crate::serve(
-        "watch::watch_status_port_off_listens_nowhere",
-        &["--status-port", "off"],
-    ) else {
-        return;
-    };
+    let server = serve!(&["--status-port", "off"]);
     assert!(!server.serving.contains("status"), "{}", server.serving);
     let mut held = conformance::occupy(&server, 1);
     match server.connect_to(STATUS) {

@@ -18,14 +18,6 @@
 //! client's own port (a forger who knows the 4-tuple may reset it).
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../simnet/wire.rs"]
-mod wire;
-
-#[allow(dead_code)]
-#[path = "../../simnet/net.rs"]
-mod net;
-
 use libfuzzer_sys::fuzz_target;
 use smoltcp::socket::tcp::State;
 use smoltcp::time::Duration;
@@ -36,6 +28,7 @@ use smoltcp::wire::{
 
 use multiserve::{Config, Reverse};
 
+use multiserve_simnet::{net, wire};
 use net::{Net, Setup, CLIENT_IP, PORT, SERVER_IP};
 use wire::{tcp_segment, Dir};
 

@@ -11,19 +11,12 @@
 //! - `2`: the reverse client sends a line and must get it back reversed.
 #![no_main]
 
-#[allow(dead_code)]
-#[path = "../../simnet/wire.rs"]
-mod wire;
-
-#[allow(dead_code)]
-#[path = "../../simnet/net.rs"]
-mod net;
-
 use libfuzzer_sys::fuzz_target;
 use smoltcp::time::Duration;
 
 use multiserve::{Config, Reverse};
 
+use multiserve_simnet::net;
 use net::{Net, Setup, PORT, STATUS_PORT};
 
 fn take<'a>(data: &mut &'a [u8], n: usize) -> &'a [u8] {

@@ -10,7 +10,8 @@
 //!
 //! Every read and write has a timeout and every loop a bound, so a broken
 //! server fails a scenario instead of hanging it.
-#![allow(dead_code)]
+//!
+//! The TAP suite (`tests/tap`) and the QEMU suite (`tests/qemu`) use it.
 
 mod counters;
 pub mod icmp;
@@ -71,6 +72,19 @@ pub trait Target: Sync {
     fn io_timeout(&self) -> Duration {
         IO_TIMEOUT
     }
+}
+
+/// Says loudly on stderr that `test` is skipped and `why` (the machine
+/// lacks what it needs), so that it passes; with `MULTISERVE_REQUIRE_ALL=1`
+/// in the environment, fails instead.
+pub fn skip(test: &str, why: &str) {
+    if std::env::var("MULTISERVE_REQUIRE_ALL").is_ok_and(|v| v == "1") {
+        panic!("{test}: {why}, and MULTISERVE_REQUIRE_ALL=1 forbids skipping");
+    }
+    // Straight to the process's stderr: libtest captures `eprintln!` of
+    // passing tests, and a skip must not go unnoticed.
+    let message = format!("\n*** SKIPPED {test}: {why} ***\n");
+    let _ = io::stderr().write_all(message.as_bytes());
 }
 
 // ---------------------------------------------------------------------------

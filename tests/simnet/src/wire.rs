@@ -52,7 +52,6 @@ impl InFlight {
     }
 
     /// Frames on their way to the server.
-    #[cfg_attr(not(feature = "embassy-net-driver"), allow(dead_code))]
     pub fn to_server(&self) -> usize {
         self.to_server.borrow().len()
     }
