@@ -111,6 +111,7 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress};
 /// is the caller's to decide, e.g. with `addressing::Addressing` (feature
 /// `dhcpv4`), which is told the link state on each poll.
 #[derive(Debug)]
+#[cfg_attr(docsrs, doc(cfg(feature = "embassy-net-driver")))]
 pub struct DriverDevice<D> {
     driver: D,
     waker: Waker,
@@ -263,6 +264,7 @@ impl<T: embassy_net_driver::TxToken> phy::TxToken for TxToken<T> {
 /// A future that is pending once and ready when polled again: it ends when
 /// the task is next woken, by the driver or by anything else. It wakes
 /// nothing itself. See [`DriverDevice`] for its use.
+#[cfg_attr(docsrs, doc(cfg(feature = "embassy-net-driver")))]
 pub fn woken() -> Woken {
     Woken { polled: false }
 }
@@ -270,6 +272,7 @@ pub fn woken() -> Woken {
 /// The future of [`woken`].
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
+#[cfg_attr(docsrs, doc(cfg(feature = "embassy-net-driver")))]
 pub struct Woken {
     polled: bool,
 }
