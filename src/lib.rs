@@ -75,7 +75,16 @@
 //!
 //! ## Features
 //!
-#![doc = document_features::document_features!()]
+#![cfg_attr(
+    feature = "document-features",
+    doc = document_features::document_features!()
+)]
+#![cfg_attr(
+    not(feature = "document-features"),
+    doc = "The features are listed here when the docs are built with the \
+           feature `document-features` (docs.rs does); otherwise see \
+           `[features]` in `Cargo.toml`."
+)]
 //!
 //! [`tcp::Socket`]: smoltcp::socket::tcp::Socket
 #![no_std]
