@@ -9,6 +9,7 @@ use smoltcp::wire::{IpCidr, Ipv4Address, Ipv4Cidr};
 /// What [`Addressing::poll`] changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(docsrs, doc(cfg(feature = "dhcpv4")))]
 pub enum AddressChange {
     /// Nothing.
     None,
@@ -24,6 +25,7 @@ pub enum AddressChange {
 /// Where addressing stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(docsrs, doc(cfg(feature = "dhcpv4")))]
 pub enum AddressState {
     /// The link is down (or not yet reported up): no IPv4 address.
     LinkDown,
@@ -65,6 +67,7 @@ pub enum AddressState {
 /// Only IPv4 addresses are touched: IPv6 addresses (static or link-local)
 /// stay through every change of lease and link.
 #[derive(Debug)]
+#[cfg_attr(docsrs, doc(cfg(feature = "dhcpv4")))]
 pub struct Addressing {
     dhcp: SocketHandle,
     timeout: Duration,

@@ -73,8 +73,22 @@
 //! - No byte is dropped: received bytes are taken from a socket only once
 //!   the service's answer to them fits in that socket's transmit buffer.
 //!
+//! ## Features
+//!
+#![cfg_attr(
+    feature = "document-features",
+    doc = document_features::document_features!()
+)]
+#![cfg_attr(
+    not(feature = "document-features"),
+    doc = "The features are listed here when the docs are built with the \
+           feature `document-features` (docs.rs does); otherwise see \
+           `[features]` in `Cargo.toml`."
+)]
+//!
 //! [`tcp::Socket`]: smoltcp::socket::tcp::Socket
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(
@@ -98,13 +112,16 @@ mod stats;
 mod status;
 
 #[cfg(feature = "dhcpv4")]
+#[cfg_attr(docsrs, doc(cfg(feature = "dhcpv4")))]
 pub use addressing::{AddressChange, AddressState, Addressing};
 pub use config::{Config, FullPolicy, Peers};
 pub use connection::Role;
 #[cfg(feature = "embassy-net-driver")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embassy-net-driver")))]
 pub use embassy_net_driver;
 pub use phy::{is_echo_request, PingLimiter};
 #[cfg(feature = "embassy-net-driver")]
+#[cfg_attr(docsrs, doc(cfg(feature = "embassy-net-driver")))]
 pub use phy::{woken, DriverDevice, Woken};
 pub use server::{
     Buffer, Error, Resources, Server, ServiceView, Services, SocketView, Syn, View, MAX_SERVICES,

@@ -81,6 +81,13 @@ pub(crate) enum Phase {
 ///   reset policy with every place taken); armed again into Listening.
 /// ```
 ///
+/// A socket whose connection the server closed first (idle timeout,
+/// service close, full-server answer) ends in TIME-WAIT, still
+/// [`Lingering`](Role::Lingering) or [`Busy`](Role::Busy): smoltcp keeps
+/// it 10 s to acknowledge the peer's FIN again if the peer resends it, so
+/// the peer's close is orderly, never a reset. A SYN that needs a socket
+/// takes it back before then.
+///
 /// A slot owns no buffers: the socket's buffers are the caller's, and the
 /// exchange borrows the server's shared input and output buffers for the
 /// duration of one call.

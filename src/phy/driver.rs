@@ -49,7 +49,9 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress};
 ///     mut sleep: impl FnMut(Option<Duration>),
 /// ) {
 ///     loop {
-///         let delay = server.poll(now(), iface, device, sockets);
+///         let now = now();
+///         server.poll(now, iface, device, sockets);
+///         let delay = server.poll_delay(now, iface, sockets);
 ///         if server.is_shut_down() {
 ///             return;
 ///         }
@@ -79,7 +81,7 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress};
 ///     iface: &mut Interface,
 ///     sockets: &mut SocketSet<'a>,
 ///     now: impl Fn() -> Instant,
-///     // With embassy: `select(Timer::after(d), multiserve::driver::woken())`
+///     // With embassy: `select(Timer::after(d), multiserve::woken())`
 ///     // for `Some(d)`, `woken()` alone for `None`.
 ///     mut sleep: impl AsyncFnMut(Option<Duration>),
 /// ) {
@@ -90,7 +92,9 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress};
 ///             Poll::Ready(())
 ///         })
 ///         .await;
-///         let delay = server.poll(now(), iface, device, sockets);
+///         let now = now();
+///         server.poll(now, iface, device, sockets);
+///         let delay = server.poll_delay(now, iface, sockets);
 ///         if server.is_shut_down() {
 ///             return;
 ///         }
@@ -108,9 +112,10 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress};
 /// for its next change). The adapter itself keeps sending and receiving
 /// while the link is down: TCP connections survive a short loss of the link
 /// by retransmitting once it is back. What addressing does on a link change
-/// is the caller's to decide, e.g. with `addressing::Addressing` (feature
+/// is the caller's to decide, e.g. with `Addressing` (feature
 /// `dhcpv4`), which is told the link state on each poll.
 #[derive(Debug)]
+#[cfg_attr(docsrs, doc(cfg(feature = "embassy-net-driver")))]
 pub struct DriverDevice<D> {
     driver: D,
     waker: Waker,
@@ -263,6 +268,7 @@ impl<T: embassy_net_driver::TxToken> phy::TxToken for TxToken<T> {
 /// A future that is pending once and ready when polled again: it ends when
 /// the task is next woken, by the driver or by anything else. It wakes
 /// nothing itself. See [`DriverDevice`] for its use.
+#[cfg_attr(docsrs, doc(cfg(feature = "embassy-net-driver")))]
 pub fn woken() -> Woken {
     Woken { polled: false }
 }
@@ -270,6 +276,7 @@ pub fn woken() -> Woken {
 /// The future of [`woken`].
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
+#[cfg_attr(docsrs, doc(cfg(feature = "embassy-net-driver")))]
 pub struct Woken {
     polled: bool,
 }

@@ -56,7 +56,9 @@ pub struct Resources<'a, const N: usize> {
 ///   unacknowledged, then a done connection, then a half-open handshake
 ///   from the address holding the most), never a served connection and
 ///   never unacknowledged answer bytes; with nothing to take back, the
-///   SYN is dropped and the client sends it again;
+///   SYN is dropped, as a full SYN queue drops it, and the client's TCP
+///   sends it again after its retransmission timeout (1 s, then 2 s, …:
+///   RFC 6298) and finds a socket then;
 /// - a handshake that finishes while every place is taken waits for one
 ///   up to [`Config::queue_wait`], then gets the full-server answer.
 /// - a SYN from a peer the server does not answer ([`Config::peers`]:
@@ -70,19 +72,45 @@ pub struct Resources<'a, const N: usize> {
 ///
 /// # Memory
 ///
-/// Everything is fixed when the server is made. Per socket, client place
-/// or spare alike:
+/// Everything is fixed when the server is made. Per pool socket, client
+/// place or spare alike:
 ///
-/// - the socket's receive and transmit buffers (the caller's, any size at
-///   least the service's windows);
-/// - one `tcp::Socket` control block and one `SocketStorage` entry
-///   (smoltcp's);
+/// - its receive and transmit buffers (the caller's: at least the
+///   service's [`input_window`](Service::input_window) and
+///   [`output_window`](Service::output_window) bytes, 1026 each for
+///   [`Reverse`](crate::Reverse) with lines of 1024);
+/// - one smoltcp `SocketStorage` entry in the [`SocketSet`], which holds
+///   the socket's [`tcp::Socket`];
 /// - one slot (its handle, role and counts) and one service session in
-///   the server,
-///   [`Server::SLOT_SIZE`] bytes together.
+///   the server, [`Server::SLOT_SIZE`] bytes together.
 ///
-/// Shared by all connections: the input and output scratch buffers (each at
-/// least the service's window, e.g. 1026 bytes for lines of 1024).
+/// A socket therefore costs, in bytes,
+/// `receive + transmit + size_of::<SocketStorage>() + SLOT_SIZE`. Every
+/// socket needs a client's buffers, because the roles rotate (see
+/// [`Role`]): the socket listening now serves the next client. The pool
+/// holds `N = clients + spare` sockets; with the default spare sockets
+/// (half the capacity, rounded up: [`Config::spare`]) one more client
+/// costs one and a half sockets. `spare: Some(0)` saves the spare sockets,
+/// at the price of SYNs dropped while connections close (their clients
+/// send them again, see above).
+///
+/// The fixed parts, in bytes, depend on the target and on smoltcp's
+/// features:
+///
+/// | | x86-64, IPv4 and IPv6, smoltcp `std` | 32-bit (Cortex-M3, RV32IMAC), IPv4 only |
+/// | --- | ---: | ---: |
+/// | `Server::<Reverse, N>::SLOT_SIZE` | 89 | 73 |
+/// | `tcp::Socket` | 448 | 312 |
+/// | `SocketStorage` entry, the `tcp::Socket` included | 488 | 336 |
+///
+/// The first column is the host program's build (and the tests'), the
+/// second the boards' (smoltcp with `proto-ipv4`, `socket-tcp` and
+/// `socket-dhcpv4`); `core::mem::size_of` gives them for another. With
+/// the host's 64 KiB receive and transmit buffers a socket is about
+/// 129 KiB.
+///
+/// Shared by all connections: the input and output scratch buffers (each
+/// at least the service's window, e.g. 1026 bytes for lines of 1024).
 pub struct Server<'a, S: Service, const N: usize> {
     /// Everything that is the same whatever the service and pool size.
     core: Admission,
@@ -98,11 +126,27 @@ pub struct Server<'a, S: Service, const N: usize> {
 
 impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// Bytes of server state per pool socket, besides the socket and its
-    /// buffers: its slot and its service session.
+    /// buffers: its slot and its service session. For [`Reverse`](crate::Reverse)
+    /// 89 bytes on x86-64 (IPv4 and IPv6) and 73 on 32-bit targets (IPv4
+    /// only); see [Memory](Server#memory).
     pub const SLOT_SIZE: usize = core::mem::size_of::<Slot>() + core::mem::size_of::<S::Session>();
 
     /// Make a server: configure the pool sockets, add them to `sockets`,
     /// and make the ones in use listen on the service port.
+    ///
+    /// # Socket-set order
+    ///
+    /// smoltcp hands a SYN to the first socket in the set that listens on
+    /// its port, and the server keeps that one its first listening pool
+    /// socket: the pool's sockets must sit in the set in pool order, and
+    /// stay so. They are added to the first free entries, so the set must
+    /// have no free entry before its end ([`Error::SocketOrder`]
+    /// otherwise); and a pool socket is sometimes put back into the set
+    /// (after a dropped handshake), into its first free entry, so never
+    /// remove a socket that sits before the pool while the server runs.
+    /// Add your other sockets (such as the DHCP socket of
+    /// `Addressing::new`, feature `dhcpv4`) before the server's when they
+    /// stay for good, and after them when you remove them again.
     ///
     /// # Example
     ///
@@ -215,6 +259,14 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// One turn of the loop: receive each frame, walk every socket once,
     /// send what was written; [`Services::poll`] over this one server.
     /// Then [`Server::poll_delay`] says how long the caller may sleep.
+    ///
+    /// The answers written in the walk leave in the same poll step, with
+    /// the ACK for their request on them ([`Config::ack_delay`] delays only
+    /// a pure ACK). A served socket whose queues did not change since its
+    /// last exchange (nothing received, nothing acknowledged, the peer did
+    /// not close) and whose service has no output pending
+    /// ([`Service::wants_output`]) is not offered to the service again:
+    /// the service made no progress on exactly that input and room.
     pub fn poll<D: Device + ?Sized>(
         &mut self,
         now: Instant,
@@ -239,6 +291,13 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// How long the caller may sleep before [`Server::poll`] is next
     /// needed (`None`: until the device has a frame):
     /// [`Services::poll_delay`] over this one server.
+    ///
+    /// On a board, sleep until then or the NIC's interrupt, with
+    /// interrupts masked around the check for work (the NIC's flag, the
+    /// deadline) and the `wfi`: an interrupt arriving between the check
+    /// and the `wfi` then still ends the sleep (`wfi` wakes on a pending
+    /// interrupt even while masked), and its handler runs once they are
+    /// unmasked.
     pub fn poll_delay(
         &self,
         now: Instant,

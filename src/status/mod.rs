@@ -113,8 +113,21 @@ impl Default for StatusSession {
 /// receive buffer, its window closes, and the idle timeout closes it.
 /// Until it reads it costs the poll steps nothing but a look at its queues:
 /// the view is described only for a client with room for its next record
-/// or a request to read. The [`View`] the snapshots are written from is
-/// part of the [`Status`] value: [`View::SIZE`] bytes for `R` rows.
+/// or a request to read.
+///
+/// Its sockets and scratch buffers need at least
+/// [`MAX_STATUS_REQUEST`]` + 2` = 66 bytes for input (a request and its
+/// `\r\n`: each receive buffer and the input scratch) and 1,024 bytes for
+/// output (the longest record: each transmit buffer and the output
+/// scratch), its [`input_window`](Service::input_window) and
+/// [`output_window`](Service::output_window); smaller ones make
+/// [`Server::new`] fail with [`Error::BufferTooSmall`](crate::Error::BufferTooSmall).
+///
+/// The [`View`] the snapshots are written from is part of the [`Status`]
+/// value: [`View::SIZE`] bytes for `R` rows. On a 32-bit board (IPv4 only,
+/// as the boards build it) a `Server<Status<14>, 2>` is 2,352 bytes, 1,760
+/// of them its `View<14>`; `core::mem::size_of` gives the figure for
+/// another target.
 ///
 /// # Security
 ///

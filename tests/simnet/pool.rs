@@ -192,12 +192,16 @@ fn pool_split_and_buffers_are_checked() {
 }
 
 /// The server's own state per connection, besides the socket and its
-/// buffers, as documented in the README.
+/// buffers, as the crate docs give it (`Server::SLOT_SIZE` and the
+/// `# Memory` section of `Server`).
 #[test]
 fn per_connection_state_is_small() {
     let slot = Server::<'static, Reverse, N>::SLOT_SIZE;
     println!("server state per connection: {slot} bytes");
-    assert!(slot <= 96, "slot grew to {slot} bytes; update the README");
+    assert!(
+        slot <= 96,
+        "slot grew to {slot} bytes; update the crate docs (Server, Memory)"
+    );
     let socket = core::mem::size_of::<smoltcp::socket::tcp::Socket<'static>>();
     println!("smoltcp tcp::Socket: {socket} bytes");
 }

@@ -417,7 +417,7 @@ fn watch_text_snapshot_parses_per_the_format() {
         [client.local_port()],
         "the status connection lists itself"
     );
-    // The README's example.
+    // The example in host/README.md (and in the crate docs of `Status`).
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     let mut awk = Command::new("awk")
         .arg(r#"$1 == "socket" && $4 == "serving" { print $3, $6 }"#)
