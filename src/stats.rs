@@ -79,48 +79,50 @@ impl Stats {
 }
 
 impl Stats {
-    /// Every counter with its label, in the order [`Display`] prints them.
+    /// Every counter with its name, in the order [`Display`] prints them:
+    /// each name is the field's, and the key the status service's text and
+    /// JSON snapshots give it.
     ///
     /// [`Display`]: core::fmt::Display
     pub fn fields(&self) -> [(&'static str, u64); 23] {
         [
             ("active", u64::from(self.active)),
-            ("peak", u64::from(self.peak_active)),
+            ("peak_active", u64::from(self.peak_active)),
             ("accepted", self.accepted),
-            ("busy", self.refused_busy),
-            ("refused", self.refused_reset),
-            ("refused foreign", self.refused_foreign),
+            ("refused_busy", self.refused_busy),
+            ("refused_reset", self.refused_reset),
+            ("refused_foreign", self.refused_foreign),
             ("queued", u64::from(self.queued)),
-            ("served after waiting", self.queued_then_served),
-            ("reset while queued", self.queued_reset),
-            ("closed by peer", self.closed_by_peer),
-            ("closed by server", self.closed_by_server),
+            ("queued_then_served", self.queued_then_served),
+            ("queued_reset", self.queued_reset),
+            ("closed_by_peer", self.closed_by_peer),
+            ("closed_by_server", self.closed_by_server),
             ("reset", self.reset),
-            ("idle", self.timed_out),
-            ("half-open dropped", self.half_open_dropped),
-            ("close aborted", self.close_aborted),
-            ("reclaimed half-open", self.reclaimed_half_open),
-            ("reclaimed lingering", self.reclaimed_lingering),
-            ("SYN dropped", self.syn_dropped),
+            ("timed_out", self.timed_out),
+            ("half_open_dropped", self.half_open_dropped),
+            ("close_aborted", self.close_aborted),
+            ("reclaimed_half_open", self.reclaimed_half_open),
+            ("reclaimed_lingering", self.reclaimed_lingering),
+            ("syn_dropped", self.syn_dropped),
             ("lingering", u64::from(self.lingering)),
             ("answered", self.answered),
             ("rejected", self.rejected),
-            ("bytes in", self.bytes_in),
-            ("bytes out", self.bytes_out),
+            ("bytes_in", self.bytes_in),
+            ("bytes_out", self.bytes_out),
         ]
     }
 }
 
-/// Every counter as `label value`, joined by `, `: `active 1, peak 2,
-/// accepted 5, busy 0, …, bytes out 512`. Labels are words and hyphens;
-/// values are decimal integers.
+/// Every counter as `name value`, joined by `, `: `active 1,
+/// peak_active 2, accepted 5, refused_busy 0, …, bytes_out 512`. Names
+/// are the fields' ([`Stats::fields`]); values are decimal integers.
 impl core::fmt::Display for Stats {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        for (n, (label, value)) in self.fields().iter().enumerate() {
+        for (n, (name, value)) in self.fields().iter().enumerate() {
             if n > 0 {
                 f.write_str(", ")?;
             }
-            write!(f, "{label} {value}")?;
+            write!(f, "{name} {value}")?;
         }
         Ok(())
     }

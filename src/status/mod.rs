@@ -72,7 +72,7 @@ impl Default for StatusSession {
 /// ```text
 /// status uptime_ms 81234 services 2 sockets 27 unlisted 0
 /// service 7000 reverse clients 16 spare 8
-/// counters 7000 active 3 peak 3 accepted 3 busy 0 … bytes_in 36 bytes_out 36
+/// counters 7000 active 3 peak_active 3 accepted 3 refused_busy 0 … bytes_in 36 bytes_out 36
 /// service 7001 status clients 2 spare 1
 /// counters 7001 active 1 …
 /// socket 0 7000 serving ESTABLISHED 192.168.69.100:50312 12 12 350
@@ -85,8 +85,8 @@ impl Default for StatusSession {
 ///   services listed, the sockets in use and how many of them did not fit
 ///   the listing (see [`Status`]).
 /// - `service PORT NAME clients N spare N`, then `counters PORT` and every
-///   counter of [`Stats`](crate::Stats) as `key value` (keys are the labels of
-///   [`Stats::fields`](crate::Stats::fields) in lower case with `_` for spaces and hyphens).
+///   counter of [`Stats`](crate::Stats) as `name value`, the names of
+///   [`Stats::fields`](crate::Stats::fields), which are the fields'.
 /// - `socket INDEX PORT ROLE STATE PEER BYTES_IN BYTES_OUT IDLE_MS`: ROLE
 ///   is the [`Role`](crate::Role) word (`listening`, `half-open`, `queued`, `serving`,
 ///   `busy`, `lingering`, `off`), STATE the TCP state (`LISTEN`,

@@ -160,32 +160,16 @@ impl fmt::Display for Counters<'_> {
         if json {
             f.write_str("{")?;
         }
-        for (n, (label, value)) in self.0.fields().iter().enumerate() {
+        for (n, (name, value)) in self.0.fields().iter().enumerate() {
             match (json, n) {
-                (true, 0) => write!(f, "\"{}\":{value}", Key(label))?,
-                (true, _) => write!(f, ",\"{}\":{value}", Key(label))?,
-                (false, 0) => write!(f, "{} {value}", Key(label))?,
-                (false, _) => write!(f, " {} {value}", Key(label))?,
+                (true, 0) => write!(f, "\"{name}\":{value}")?,
+                (true, _) => write!(f, ",\"{name}\":{value}")?,
+                (false, 0) => write!(f, "{name} {value}")?,
+                (false, _) => write!(f, " {name} {value}")?,
             }
         }
         if json {
             f.write_str("}")?;
-        }
-        Ok(())
-    }
-}
-
-/// A counter's label as a key: lower case, `_` for spaces and hyphens.
-struct Key<'s>(&'s str);
-
-impl fmt::Display for Key<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for c in self.0.chars() {
-            let c = match c {
-                ' ' | '-' => '_',
-                c => c.to_ascii_lowercase(),
-            };
-            fmt::Write::write_char(f, c)?;
         }
         Ok(())
     }

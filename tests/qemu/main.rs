@@ -214,27 +214,16 @@ impl Target for Board {
     }
 }
 
-/// The `key value` pairs of a status `counters` line as [`Counters`], if
-/// every counter is there exactly once. The keys are the counters' labels
-/// in lower case with `_` for spaces and hyphens.
+/// The `name value` pairs of a status `counters` line as [`Counters`], if
+/// every counter is there exactly once: the same names as the `stats:`
+/// line, without its commas.
 fn counters_of(pairs: &str) -> Option<Counters> {
     let words: Vec<&str> = pairs.split(' ').collect();
     if !words.len().is_multiple_of(2) {
         return None;
     }
-    let labelled: Vec<String> = words
-        .chunks(2)
-        .map(|pair| {
-            let label = match pair[0] {
-                "half_open_dropped" => "half-open dropped".to_owned(),
-                "reclaimed_half_open" => "reclaimed half-open".to_owned(),
-                "syn_dropped" => "SYN dropped".to_owned(),
-                key => key.replace('_', " "),
-            };
-            format!("{label} {}", pair[1])
-        })
-        .collect();
-    Counters::parse(&labelled.join(", "))
+    let pairs: Vec<String> = words.chunks(2).map(|pair| pair.join(" ")).collect();
+    Counters::parse(&pairs.join(", "))
 }
 
 /// A 10 MB exchange of lines, every answer byte checked.

@@ -576,7 +576,7 @@ fn watch_status_port_survives_bad_input() {
     let status = &json["services"][1];
     assert_eq!(status["name"], "status");
     assert_eq!(status["counters"]["rejected"], 3, "{status}");
-    assert_eq!(status["counters"]["busy"], 0, "{status}");
+    assert_eq!(status["counters"]["refused_busy"], 0, "{status}");
 
     let (greedy, sent) = flood.join().expect("the flooding thread");
     assert!(
@@ -589,7 +589,7 @@ fn watch_status_port_survives_bad_input() {
     check_text_format(&lines);
     still_served(&mut held, 3);
     let reverse = &client.json()["services"][0]["counters"];
-    assert_eq!(reverse["busy"], 0, "{reverse}");
+    assert_eq!(reverse["refused_busy"], 0, "{reverse}");
     assert_eq!(reverse["active"], 3, "{reverse}");
     assert!(
         server.process.try_exit().is_none(),

@@ -279,13 +279,13 @@ mod tests {
         let expected = [
             "multiserve watch 192.168.69.1:7001  up 1m21s, 7 sockets, 0 unlisted  q quits                        ",
             "┌ counters ────────────────────────────────────────────────────────────────────────────────────────┐",
-            "│reverse :7000 clients 16 spare 8  active 3  peak 3  accepted 5  busy 1  refused 0  queued 0       │",
-            "│  served_after_waiting 0  closed_by_peer 2  closed_by_server 0  reset 0  idle 0                   │",
-            "│  half_open_dropped 0  close_aborted 0  reclaimed_half_open 0  reclaimed_lingering 0              │",
+            "│reverse :7000 clients 16 spare 8  active 3  peak_active 3  accepted 5  refused_busy 1             │",
+            "│  refused_reset 0  queued 0  queued_then_served 0  closed_by_peer 2  closed_by_server 0  reset 0  │",
+            "│  timed_out 0  half_open_dropped 0  close_aborted 0  reclaimed_half_open 0  reclaimed_lingering 0 │",
             "│  syn_dropped 0  lingering 0  answered 42  rejected 0  bytes_in 420  bytes_out 420                │",
-            "│status :7001 clients 2 spare 1  active 1  peak 1  accepted 1  busy 0  refused 0  queued 0         │",
-            "│  served_after_waiting 0  closed_by_peer 0  closed_by_server 0  reset 0  idle 0                   │",
-            "│  half_open_dropped 0  close_aborted 0  reclaimed_half_open 0  reclaimed_lingering 0              │",
+            "│status :7001 clients 2 spare 1  active 1  peak_active 1  accepted 1  refused_busy 0               │",
+            "│  refused_reset 0  queued 0  queued_then_served 0  closed_by_peer 0  closed_by_server 0  reset 0  │",
+            "│  timed_out 0  half_open_dropped 0  close_aborted 0  reclaimed_half_open 0  reclaimed_lingering 0 │",
             "│  syn_dropped 0  lingering 0  answered 9  rejected 0  bytes_in 45  bytes_out 9000                 │",
             "└──────────────────────────────────────────────────────────────────────────────────────────────────┘",
             "┌ requests/s: 10, max 20 in 1 min ───────────────┐┌ connections/s: 0, max 2 in 1 min ──────────────┐",
@@ -371,10 +371,17 @@ mod tests {
             .any(|l| l.contains("│reverse :7000 clients 16 spare 8")));
         // At 80 x 24 the counters at 0 make way for the sockets: all seven
         // rows are there, each peer whole.
-        assert!(!lines.iter().any(|l| l.contains("refused 0")), "{lines:#?}");
-        assert!(lines
-            .iter()
-            .any(|l| l.contains("│  closed_by_peer 2  answered 42  bytes_in 420")));
+        assert!(
+            !lines.iter().any(|l| l.contains("refused_reset 0")),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l
+                    .contains("│  refused_busy 1  closed_by_peer 2  answered 42  bytes_in 420")),
+            "{lines:#?}"
+        );
         assert!(
             lines
                 .iter()

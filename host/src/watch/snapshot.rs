@@ -192,8 +192,8 @@ pub mod tests {
     /// and the status service with one.
     pub const JSON: &str = concat!(
         r#"{"uptime_ms":81234,"sockets_in_use":7,"services":["#,
-        r#"{"port":7000,"name":"reverse","clients":16,"spare":8,"counters":{"active":3,"peak":3,"accepted":5,"busy":1,"refused":0,"queued":0,"served_after_waiting":0,"closed_by_peer":2,"closed_by_server":0,"reset":0,"idle":0,"half_open_dropped":0,"close_aborted":0,"reclaimed_half_open":0,"reclaimed_lingering":0,"syn_dropped":0,"lingering":0,"answered":42,"rejected":0,"bytes_in":420,"bytes_out":420}},"#,
-        r#"{"port":7001,"name":"status","clients":2,"spare":1,"counters":{"active":1,"peak":1,"accepted":1,"busy":0,"refused":0,"queued":0,"served_after_waiting":0,"closed_by_peer":0,"closed_by_server":0,"reset":0,"idle":0,"half_open_dropped":0,"close_aborted":0,"reclaimed_half_open":0,"reclaimed_lingering":0,"syn_dropped":0,"lingering":0,"answered":9,"rejected":0,"bytes_in":45,"bytes_out":9000}}],"#,
+        r#"{"port":7000,"name":"reverse","clients":16,"spare":8,"counters":{"active":3,"peak_active":3,"accepted":5,"refused_busy":1,"refused_reset":0,"queued":0,"queued_then_served":0,"closed_by_peer":2,"closed_by_server":0,"reset":0,"timed_out":0,"half_open_dropped":0,"close_aborted":0,"reclaimed_half_open":0,"reclaimed_lingering":0,"syn_dropped":0,"lingering":0,"answered":42,"rejected":0,"bytes_in":420,"bytes_out":420}},"#,
+        r#"{"port":7001,"name":"status","clients":2,"spare":1,"counters":{"active":1,"peak_active":1,"accepted":1,"refused_busy":0,"refused_reset":0,"queued":0,"queued_then_served":0,"closed_by_peer":0,"closed_by_server":0,"reset":0,"timed_out":0,"half_open_dropped":0,"close_aborted":0,"reclaimed_half_open":0,"reclaimed_lingering":0,"syn_dropped":0,"lingering":0,"answered":9,"rejected":0,"bytes_in":45,"bytes_out":9000}}],"#,
         r#""sockets":["#,
         r#"{"index":0,"port":7000,"role":"serving","state":"ESTABLISHED","peer":"192.168.69.100:50312","bytes_in":12,"bytes_out":12,"idle_ms":350},"#,
         r#"{"index":1,"port":7000,"role":"serving","state":"ESTABLISHED","peer":"192.168.69.100:50320","bytes_in":6,"bytes_out":6,"idle_ms":12345},"#,

@@ -86,7 +86,7 @@ mod tests {
         );
         assert_eq!(lines[2], "service reverse port 7000 clients 16 spare 8");
         assert!(
-            lines[3].starts_with("  active 3 peak 3 accepted 5 busy 1 "),
+            lines[3].starts_with("  active 3 peak_active 3 accepted 5 refused_busy 1 "),
             "{}",
             lines[3]
         );

@@ -271,7 +271,7 @@ pub fn assert_consistent(c: &Counters) {
     assert_eq!(
         c.accepted,
         c.active + c.ended(),
-        "accepted != active + closed by peer + closed by server + reset + idle: {c:?}"
+        "accepted != active + closed_by_peer + closed_by_server + reset + timed_out: {c:?}"
     );
     assert!(c.peak_active >= c.active, "peak below active: {c:?}");
 }
@@ -750,6 +750,6 @@ pub fn idle_clients_are_closed(t: &dyn Target, clients: usize, idle: Duration) {
     }
     drop(idlers);
     wait_counters(t, "idle >= clients", Duration::from_secs(5), |c| {
-        c.idle >= clients as u64
+        c.timed_out >= clients as u64
     });
 }
