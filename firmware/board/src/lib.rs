@@ -4,9 +4,12 @@
 //! - [`memory`]: the static socket buffers, scratch buffers and socket set,
 //!   sized from the service the boards run.
 //! - [`serve`](mod@serve): the server, DHCPv4 with a static fallback, and the main
-//!   loop that polls them and sleeps until the earliest deadline.
-//! - [`output`]: the lines a board prints (log records, the panic line)
-//!   and halting after a fatal set-up error.
+//!   loop that polls them and sleeps until the earliest deadline, blocking
+//!   or as an async task ([`Stack::run_async`]).
+//! - [`output`]: the lines a board prints (log records, the panic line),
+//!   the [`Console`] logger that prints them through the board's printer,
+//!   the body of a board's panic handler, and halting after a fatal
+//!   set-up error.
 //! - [`clock`]: a 32-bit counter extended to 64 bits, and the sleep loop
 //!   that reads the clock at least every [`clock::MAX_SLEEP`].
 //! - [`mdio`]: finding a PHY on an MDIO bus, at any address, for a while.
@@ -38,9 +41,9 @@ pub mod systick;
 pub mod throttle;
 pub mod wifi;
 
-pub use output::{halt, PanicLine, RecordLine};
+pub use output::{halt, Console, PanicLine, RecordLine};
 pub use rx_frame::RxFrame;
-pub use serve::{serve, Board, Error, Link, Stack};
+pub use serve::{serve, Board, Error, Link, Stack, Wait};
 
 use multiserve::Framing;
 use smoltcp::time::Duration;
