@@ -14,6 +14,8 @@
 //!   that reads the clock at least every [`clock::MAX_SLEEP`].
 //! - [`mdio`]: finding a PHY on an MDIO bus, at any address, for a while.
 //! - [`throttle`]: a log line at most once per interval.
+//! - With the feature `defmt`, the board layer's own lines go through
+//!   `defmt` instead of `log`, and [`halt`] takes a `defmt::Format`.
 //! - [`wifi`]: the security a Wi-Fi station requires, from its password.
 //! - `systick` (feature `cortex-m`): a 1 kHz clock from SysTick and a
 //!   `wfi` sleep that cannot miss an interrupt.
@@ -29,6 +31,9 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
+
+#[macro_use]
+mod fmt;
 
 pub mod clock;
 pub mod mdio;

@@ -128,7 +128,15 @@ impl fmt::Display for PanicLine<'_> {
 }
 
 /// Logs `halted: <why>`, then stops the board the board's way.
+#[cfg(not(feature = "defmt"))]
 pub fn halt(why: impl fmt::Display, stop: fn() -> !) -> ! {
-    log::error!("halted: {}", why);
+    error!("halted: {}", why);
+    stop()
+}
+
+/// Logs `halted: <why>`, then stops the board the board's way.
+#[cfg(feature = "defmt")]
+pub fn halt(why: impl defmt::Format, stop: fn() -> !) -> ! {
+    error!("halted: {}", why);
     stop()
 }

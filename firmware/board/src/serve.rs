@@ -25,7 +25,6 @@ use core::fmt;
 use core::future::{poll_fn, Future};
 use core::task::{Poll, Waker};
 
-use log::{info, warn};
 use multiserve::addressing::{Addressing, Change};
 #[cfg(feature = "status")]
 use multiserve::status::{Status, Watched};
@@ -81,6 +80,16 @@ impl fmt::Display for Error {
         match self {
             Error::MemoryTaken => write!(f, "the server's memory is already taken"),
             Error::Server(e) => write!(f, "server: {}", e),
+        }
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Error {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            Error::MemoryTaken => defmt::write!(f, "the server's memory is already taken"),
+            Error::Server(e) => defmt::write!(f, "server: {}", defmt::Debug2Format(e)),
         }
     }
 }
