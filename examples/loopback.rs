@@ -82,8 +82,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         if now - started > Duration::from_secs(5) {
             return Err("no answer within 5 s".into());
         }
-        // The loop body of every multiserve program: one call.
-        let delay = server.poll(now, &mut iface, &mut device, &mut sockets);
+        // The loop body of every multiserve program: one poll step, then
+        // how long it may sleep.
+        server.poll(now, &mut iface, &mut device, &mut sockets);
+        let delay = server.poll_delay(now, &mut iface, &sockets);
 
         let socket = sockets.get_mut::<tcp::Socket>(client);
         if socket.may_send() && !sent {

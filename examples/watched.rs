@@ -120,7 +120,8 @@ fn run<S: Services<'static>>(
             return Err("nothing happened within 5 s".into());
         }
         // The loop body: one poll step for both services.
-        let delay = multiserve::poll(now, iface, device, sockets, services);
+        services.poll(now, iface, device, sockets);
+        let delay = services.poll_delay(now, iface, sockets);
         // Every frame sent is at once a frame received: sleep at most 1 ms.
         let nap = delay.map_or(Duration::from_millis(1), |d| {
             d.min(Duration::from_millis(1))

@@ -55,7 +55,8 @@ if [ "${FIRMWARE_SKIP_LINT:-0}" != 1 ]; then
         cargo test --locked --lib
         cargo clippy --locked --tests -- -D warnings
         cargo clippy --locked --target thumbv7m-none-eabi --features cortex-m -- -D warnings
-        cargo clippy --locked --target thumbv7m-none-eabi --features cortex-m,defmt -- -D warnings
+        cargo clippy --locked --target thumbv7m-none-eabi --no-default-features \
+            --features status,cortex-m,defmt -- -D warnings
         cargo clippy --locked --target riscv32imac-unknown-none-elf -- -D warnings
         cargo clippy --locked --target thumbv7m-none-eabi --no-default-features \
             --features cortex-m -- -D warnings

@@ -1,28 +1,5 @@
 //! Getting an IPv4 address on a board: DHCPv4, with a static fallback,
 //! that follows the link. Enabled by the `dhcpv4` feature.
-//!
-//! A board's PHY reports its link some seconds after reset, and a cable
-//! can be pulled and put back at any time, so everything here counts from
-//! the link, which the caller reports on every [`Addressing::poll`]:
-//!
-//! - **Link up**: the DHCP socket starts afresh ([`dhcpv4::Socket::reset`]:
-//!   a discover goes out at once) and the fallback timer starts. A lease
-//!   gives the interface its address ([`Change::Leased`]); without one for
-//!   `timeout`, the static address is used ([`Change::Fallback`]).
-//! - **Link down**: the DHCP socket is reset and the IPv4 address (leased
-//!   or static) and the default IPv4 route are removed ([`Change::Lost`]):
-//!   the next link may lead to another network. Up again, it starts over.
-//! - **After the fallback, DHCP keeps asking** (a discover every 10 s, as
-//!   smoltcp retries), and a lease that comes later replaces the static
-//!   address. A DHCP server that starts after the board (a router powered
-//!   up with it) would otherwise leave it, until the next link change, at
-//!   an address that the network may not route; clients connected to the
-//!   static address lose their connections when the lease comes.
-//! - **A lost lease** (expired, or refused on renewal) removes the leased
-//!   address and starts the fallback timer again.
-//!
-//! Only IPv4 addresses are touched: IPv6 addresses (static or link-local)
-//! stay through every change of lease and link.
 
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::socket::dhcpv4;
@@ -31,7 +8,8 @@ use smoltcp::wire::{IpCidr, Ipv4Address, Ipv4Cidr};
 
 /// What [`Addressing::poll`] changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AddressChange {
     /// Nothing.
     None,
     /// A DHCP lease gave the interface this address.
@@ -45,7 +23,8 @@ pub enum Change {
 
 /// Where addressing stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum AddressState {
     /// The link is down (or not yet reported up): no IPv4 address.
     LinkDown,
     /// The link is up, no address yet: asking for a lease, and falling
@@ -61,7 +40,30 @@ pub enum State {
 }
 
 /// DHCPv4 with a static fallback, following the link; see the
-/// [module docs](self).
+/// docs below.
+///
+/// A board's PHY reports its link some seconds after reset, and a cable
+/// can be pulled and put back at any time, so everything here counts from
+/// the link, which the caller reports on every [`Addressing::poll`]:
+///
+/// - **Link up**: the DHCP socket starts afresh ([`dhcpv4::Socket::reset`]:
+///   a discover goes out at once) and the fallback timer starts. A lease
+///   gives the interface its address ([`AddressChange::Leased`]); without one for
+///   `timeout`, the static address is used ([`AddressChange::Fallback`]).
+/// - **Link down**: the DHCP socket is reset and the IPv4 address (leased
+///   or static) and the default IPv4 route are removed ([`AddressChange::Lost`]):
+///   the next link may lead to another network. Up again, it starts over.
+/// - **After the fallback, DHCP keeps asking** (a discover every 10 s, as
+///   smoltcp retries), and a lease that comes later replaces the static
+///   address. A DHCP server that starts after the board (a router powered
+///   up with it) would otherwise leave it, until the next link change, at
+///   an address that the network may not route; clients connected to the
+///   static address lose their connections when the lease comes.
+/// - **A lost lease** (expired, or refused on renewal) removes the leased
+///   address and starts the fallback timer again.
+///
+/// Only IPv4 addresses are touched: IPv6 addresses (static or link-local)
+/// stay through every change of lease and link.
 #[derive(Debug)]
 pub struct Addressing {
     dhcp: SocketHandle,
@@ -69,7 +71,7 @@ pub struct Addressing {
     fallback: Ipv4Cidr,
     gateway: Option<Ipv4Address>,
     link_up: bool,
-    state: State,
+    state: AddressState,
 }
 
 impl Addressing {
@@ -89,12 +91,12 @@ impl Addressing {
             fallback,
             gateway,
             link_up: false,
-            state: State::LinkDown,
+            state: AddressState::LinkDown,
         }
     }
 
     /// Where addressing stands.
-    pub fn state(&self) -> State {
+    pub fn state(&self) -> AddressState {
         self.state
     }
 
@@ -111,26 +113,26 @@ impl Addressing {
         link_up: bool,
         iface: &mut Interface,
         sockets: &mut SocketSet<'_>,
-    ) -> (Change, Option<Instant>) {
+    ) -> (AddressChange, Option<Instant>) {
         let socket = sockets.get_mut::<dhcpv4::Socket>(self.dhcp);
-        let mut change = Change::None;
+        let mut change = AddressChange::None;
         let mut wake = None;
         if link_up != self.link_up {
             self.link_up = link_up;
             socket.reset();
             wake = Some(now);
             if link_up {
-                log::info!("link up: asking for a DHCP lease");
-                self.state = State::Asking {
+                info!("link up: asking for a DHCP lease");
+                self.state = AddressState::Asking {
                     deadline: now + self.timeout,
                 };
             } else {
                 if self.has_address() {
-                    log::warn!("link down: IPv4 address removed");
+                    warn!("link down: IPv4 address removed");
                     remove_address(iface);
-                    change = Change::Lost;
+                    change = AddressChange::Lost;
                 }
-                self.state = State::LinkDown;
+                self.state = AddressState::LinkDown;
             }
         }
 
@@ -139,32 +141,32 @@ impl Addressing {
             // up again).
             Some(dhcpv4::Event::Configured(_)) if !link_up => {}
             Some(dhcpv4::Event::Configured(lease)) => {
-                log::info!("DHCP lease {}", lease.address);
+                info!("DHCP lease {}", lease.address);
                 set_address(iface, lease.address, lease.router);
-                self.state = State::Leased(lease.address);
-                change = Change::Leased(lease.address);
+                self.state = AddressState::Leased(lease.address);
+                change = AddressChange::Leased(lease.address);
             }
             // The socket also reports this at start and after a reset of a
             // lease already removed with the link: nothing to take away.
             Some(dhcpv4::Event::Deconfigured) => {
-                if let State::Leased(_) = self.state {
-                    log::warn!("DHCP lease lost");
+                if let AddressState::Leased(_) = self.state {
+                    warn!("DHCP lease lost");
                     remove_address(iface);
-                    self.state = State::Asking {
+                    self.state = AddressState::Asking {
                         deadline: now + self.timeout,
                     };
-                    change = Change::Lost;
+                    change = AddressChange::Lost;
                 }
             }
             None => {}
         }
 
-        if let State::Asking { deadline } = self.state {
+        if let AddressState::Asking { deadline } = self.state {
             if now >= deadline {
-                log::warn!("no DHCP lease in time, using {}", self.fallback);
+                warn!("no DHCP lease in time, using {}", self.fallback);
                 set_address(iface, self.fallback, self.gateway);
-                self.state = State::Fallback;
-                change = Change::Fallback(self.fallback);
+                self.state = AddressState::Fallback;
+                change = AddressChange::Fallback(self.fallback);
             } else {
                 wake = Some(wake.map_or(deadline, |at: Instant| at.min(deadline)));
             }
@@ -173,7 +175,7 @@ impl Addressing {
     }
 
     fn has_address(&self) -> bool {
-        matches!(self.state, State::Leased(_) | State::Fallback)
+        matches!(self.state, AddressState::Leased(_) | AddressState::Fallback)
     }
 }
 
@@ -182,14 +184,14 @@ fn set_address(iface: &mut Interface, cidr: Ipv4Cidr, gateway: Option<Ipv4Addres
     iface.update_ip_addrs(|addrs| {
         addrs.retain(|a| !matches!(a, IpCidr::Ipv4(_)));
         if addrs.push(IpCidr::Ipv4(cidr)).is_err() {
-            log::warn!("no room for address {}", cidr);
+            warn!("no room for address {}", cidr);
         }
     });
     match gateway {
         // Fails only for a gateway that is not unicast; then no route.
         Some(gateway) => {
             if iface.routes_mut().add_default_ipv4_route(gateway).is_err() {
-                log::warn!("unusable gateway {}", gateway);
+                warn!("unusable gateway {}", gateway);
             }
         }
         None => {

@@ -5,6 +5,7 @@ use smoltcp::wire::{IpAddress, IpCidr};
 
 /// What a client gets when every client place is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum FullPolicy {
     /// Its connection is accepted by a spare socket, which sends
     /// `busy: all N slots are in use, try again later\n` and closes. The
@@ -20,6 +21,7 @@ pub enum FullPolicy {
 
 /// Which peers a server answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Peers {
     /// Only peers on the interface's own subnets: an address inside one of
     /// its IPv4 or IPv6 prefixes, or a link-local address (IPv4

@@ -23,23 +23,37 @@
 //!            └──────── returns how long the caller may sleep ──────┘
 //! ```
 //!
-//! The layers, one module each:
+//! ## Where things live
 //!
-//! - [`server`]: the socket pool, its select-like poll step and admission.
-//! - [`services`]: several services (ports) on one loop, [`poll`].
-//! - [`status`]: the status service, every socket and counter, live.
-//! - [`connection`]: the state machine of one pool socket and its roles.
-//! - [`service`]: the [`Service`] trait, the protocol spoken on every
-//!   connection.
-//! - [`reverse`]: the lecture's service, answering each message reversed;
-//!   [`line`](mod@line): the line framing it uses.
-//! - [`echo`]: the RFC 862 echo service.
-//! - [`config`]: run-time settings; [`stats`]: counters.
-//! - [`echo_limit`]: a device wrapper that bounds how fast ping is answered.
+//! A folder per concept; each module uses only those listed above it, so
+//! a service never sees the server that runs it, and the server knows no
+//! service but through the [`Service`] trait.
+//!
+//! - `config`, `stats`: run-time settings ([`Config`]) and counters
+//!   ([`Stats`]).
+//! - `service/`: the [`Service`] trait, the protocol spoken on every
+//!   connection; [`Reverse`] (the lecture's service: every message
+//!   answered reversed) with its line framing ([`LineFramer`]), and
+//!   [`Echo`] (RFC 862).
+//! - `connection/`: the state machine of one pool socket ([`Role`]), and
+//!   the exchange of bytes between its socket and its service.
+//! - `server/`: the [`Server`], its pool and its poll step; admission (who
+//!   holds a client place, what is taken back for a SYN); [`Services`],
+//!   several servers on one loop; the [`View`] a server reports of itself.
+//! - `status/`: the status service ([`Status`]), every socket and counter
+//!   live as text or JSON lines, and [`Watched`], which puts it beside the
+//!   services it reports on.
+//! - `phy/`: smoltcp devices: [`PingLimiter`], which bounds how fast ping
+//!   is answered, and (feature `embassy-net-driver`) `DriverDevice`, any
+//!   embassy-net-driver `Driver` as a smoltcp `Device`.
 //! - `addressing` (feature `dhcpv4`): DHCPv4 with a static fallback, for
 //!   boards.
-//! - `driver` (feature `embassy-net-driver`): any embassy-net-driver
-//!   `Driver` as a smoltcp `Device`.
+//!
+//! "The lecture" is the university lecture on serving many clients that
+//! multiserve follows: iterative servers, threads and `fork`, and I/O
+//! multiplexing, a `select()` loop over a list of sockets whose service
+//! answers every message reversed, and whose client sends lines until
+//! `EXIT`.
 //!
 //! ## Example
 //!
@@ -70,33 +84,34 @@
     clippy::indexing_slicing
 )]
 
-#[cfg(feature = "dhcpv4")]
-pub mod addressing;
-pub mod config;
-pub mod connection;
-#[cfg(feature = "embassy-net-driver")]
-pub mod driver;
-pub mod echo;
-pub mod echo_limit;
-mod ingress;
-pub mod line;
-pub mod reverse;
-pub mod server;
-pub mod service;
-pub mod services;
-pub mod stats;
-pub mod status;
+#[macro_use]
+mod fmt;
 
+#[cfg(feature = "dhcpv4")]
+mod addressing;
+mod config;
+mod connection;
+mod phy;
+mod server;
+mod service;
+mod stats;
+mod status;
+
+#[cfg(feature = "dhcpv4")]
+pub use addressing::{AddressChange, AddressState, Addressing};
 pub use config::{Config, FullPolicy, Peers};
-#[cfg(feature = "embassy-net-driver")]
-pub use driver::DriverDevice;
-pub use echo::Echo;
-pub use echo_limit::EchoLimiter;
+pub use connection::Role;
 #[cfg(feature = "embassy-net-driver")]
 pub use embassy_net_driver;
-pub use reverse::{Framing, Reverse};
-pub use server::{Error, Resources, Server};
-pub use service::{Output, Progress, Service};
-pub use services::{poll, Services};
+pub use phy::{is_echo_request, PingLimiter};
+#[cfg(feature = "embassy-net-driver")]
+pub use phy::{woken, DriverDevice, Woken};
+pub use server::{
+    Buffer, Error, Resources, Server, ServiceView, Services, SocketView, Syn, View, MAX_SERVICES,
+};
+pub use service::{
+    reverse_into, Echo, Framing, LineFrame, LineFramer, LineMode, Output, OutputFull, Progress,
+    Reverse, Service,
+};
 pub use stats::Stats;
-pub use status::{Status, Watched};
+pub use status::{Status, StatusSession, Watched, MAX_STATUS_REQUEST};

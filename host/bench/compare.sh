@@ -2,7 +2,10 @@
 # Measure a change against an earlier revision in the same run: builds REV
 # in a temporary worktree, then alternates the two servers on one TAP in a
 # private network namespace, ROUNDS times, with the same `multiserve bench`
-# rr cells and a bulk cell, and prints the medians. Run as root.
+# rr cells, a bulk cell and a churn cell (`--mode connect`), and prints the
+# medians. Run as root. Each churn cell runs in a namespace of its own, so
+# it starts with no TIME-WAIT left by the cell before it (default sysctls:
+# nothing on the client side is tuned).
 #
 #   host/bench/compare.sh REV [ROUNDS] [SECONDS]
 set -euo pipefail
@@ -47,6 +50,18 @@ for round in $(seq "$rounds"); do
             --label "$who bulk" >> "$out/cells.json" 2>/dev/null
         stop
         sleep 0.5
+        # Churn for at most 3 s: at ~8,000 connections/s that stays within
+        # the default ephemeral port range (28,232 ports) without reuse.
+        churn=$((seconds < 3 ? seconds : 3))
+        unshare -n bash -c '
+            ip link set lo up
+            "$1" serve --clients 64 -q > "$3/churn-server.log" 2>&1 &
+            server=$!
+            for _ in $(seq 100); do grep -q "^serving" "$3/churn-server.log" && break; sleep 0.1; done
+            "$2" bench 192.168.69.1:7000 --mode connect -c 16 -s 64 -d "$4s" --json \
+                --label "$5 churn" >> "$3/cells.json" 2>/dev/null
+            kill "$server"; wait "$server" 2>/dev/null || true
+        ' churn "$bin" "$new_bin" "$out" "$churn" "$who"
     done
 done
 python3 - "$out/cells.json" "$rev" <<'PY'
@@ -56,6 +71,8 @@ med = lambda label, key: statistics.median(r[key] for r in rows if r["label"] ==
 for c in (16, 64):
     o, n = med(f"old c{c}", "requests_per_sec"), med(f"new c{c}", "requests_per_sec")
     print(f"rr, {c} connections: {sys.argv[2]} {o:,.0f}/s, work tree {n:,.0f}/s, ratio {n / o:.3f}")
+o, n = med("old churn", "requests_per_sec"), med("new churn", "requests_per_sec")
+print(f"churn, 16 connections: {sys.argv[2]} {o:,.0f}/s, work tree {n:,.0f}/s, ratio {n / o:.3f}")
 o, n = med("old bulk", "mb_per_sec_received"), med("new bulk", "mb_per_sec_received")
 print(f"bulk, 1 connection: {sys.argv[2]} {o:,.1f} MB/s, work tree {n:,.1f} MB/s, ratio {n / o:.3f}")
 PY

@@ -192,13 +192,11 @@ for c in (1, 8):
     rows.append((f"board (QEMU) rr, {c} conn.: p99 latency, µs", fmt(latency(f"board rr c{c}", "p99")), "—", "—"))
 rows.append(("board (QEMU) bulk, 1 conn.: MB/s answered", fmt(values("board bulk c1", "mb_per_sec_received")), "—", "—"))
 
-sizes = ""
 flash_an385 = None
 if os.path.exists(sizes_path):
     lines = open(sizes_path).read().splitlines()
     start = next((i for i, l in enumerate(lines) if l.startswith("board")), None)
     if start is not None:
-        sizes = "\n".join(lines[start:])
         # The footprint table's own row for the default image (not the
         # no-status row, nor the status service's cost below the table),
         # and its flash column: the whole image.
@@ -261,14 +259,11 @@ if "baseline_alive_after_maxconn" in extra:
     alive = extra["baseline_alive_after_maxconn"]
     print(f"\nThe baseline {'survived' if alive else 'did not survive'} the maxconn run"
           + ("" if alive else f"; its last words: `{extra.get('baseline_last_words', '')}`") + ".")
-if sizes:
-    print("\n## Footprint\n")
-    print("```text")
-    print(sizes)
-    print("```")
-    print("\nRAM per additional client on the boards: the socket's receive and transmit buffers "
-          "(2 KiB each on both boards) plus smoltcp's socket-set entry and the server's slot "
-          "(see the README's footprint table).")
+# The footprint tables live in firmware/README.md (from firmware/build-all.sh); the
+# sizes measured here only decide the firmware target above.
+print("\n## Footprint\n")
+print("The boards' flash and RAM, with and without the status service: "
+      "[firmware/README.md](firmware/README.md#memory).")
 if core_path and os.path.exists(core_path):
     print("\n## The core alone\n")
     print("`host/bench/core.sh 20000`: round trips of 64-byte lines over the simulated wire (two smoltcp")

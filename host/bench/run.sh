@@ -129,5 +129,8 @@ else
     echo "the board did not start; see $out/qemu.log" >&2
 fi
 
+# The sections from "## Measured by hand" on are not this script's: keep them.
+by_hand=$(sed -n '/^## Measured by hand$/,$p' "$repo/BENCHMARKS.md" 2>/dev/null || true)
 python3 "$repo/host/bench/report.py" "$out" "$repo/target/bench-firmware-sizes.txt" "$repeats" "$seconds" "$repo/target/bench-core.txt" "$repo/host/bench/flood.svg" > "$repo/BENCHMARKS.md"
+if [ -n "$by_hand" ]; then printf '\n%s\n' "$by_hand" >> "$repo/BENCHMARKS.md"; fi
 cat "$repo/BENCHMARKS.md"

@@ -1,6 +1,6 @@
 //! The services the host program can run, chosen at run time.
 
-use multiserve::line::Mode;
+use multiserve::LineMode;
 use multiserve::{Echo, Output, Progress, Reverse, Service};
 
 /// Either shipped service, behind one type so the server is built once.
@@ -10,7 +10,7 @@ pub enum HostService {
 }
 
 impl Service for HostService {
-    type Session = Mode;
+    type Session = LineMode;
 
     fn name(&self) -> &'static str {
         match self {
@@ -19,7 +19,7 @@ impl Service for HostService {
         }
     }
 
-    fn wants_output(&self, session: &Mode) -> bool {
+    fn wants_output(&self, session: &LineMode) -> bool {
         match self {
             HostService::Reverse(s) => s.wants_output(session),
             HostService::Echo(s) => s.wants_output(&()),
@@ -42,7 +42,7 @@ impl Service for HostService {
 
     fn receive(
         &mut self,
-        session: &mut Mode,
+        session: &mut LineMode,
         input: &[u8],
         finished: bool,
         output: &mut Output<'_>,

@@ -12,7 +12,7 @@ use smoltcp::wire::{
     Ipv6Address, UdpPacket, UdpRepr,
 };
 
-use multiserve::addressing::{Addressing, Change, State};
+use multiserve::{AddressChange, AddressState, Addressing};
 
 use crate::wire::{wire, InFlight, Port};
 
@@ -146,7 +146,7 @@ struct Board {
     dhcp: DhcpServer,
     in_flight: InFlight,
     link_up: bool,
-    changes: Vec<(Instant, Change)>,
+    changes: Vec<(Instant, AddressChange)>,
 }
 
 impl Board {
@@ -205,7 +205,7 @@ impl Board {
             (change, wake) =
                 self.addressing
                     .poll(now, self.link_up, &mut self.iface, &mut self.sockets);
-            if change != Change::None {
+            if change != AddressChange::None {
                 self.changes.push((now, change));
             }
             while let Some((rx, _)) = self.network.receive(now) {
@@ -215,7 +215,7 @@ impl Board {
                     phy::TxToken::consume(tx, reply.len(), |buf| buf.copy_from_slice(&reply));
                 }
             }
-            if change == Change::None && wake != Some(now) && self.in_flight.count() == 0 {
+            if change == AddressChange::None && wake != Some(now) && self.in_flight.count() == 0 {
                 return wake;
             }
         }
@@ -258,7 +258,7 @@ fn the_fallback_timer_counts_from_link_up() {
     let mut board = Board::new(false);
     // The link comes up 3 s after reset, as a real PHY's does.
     board.run_until(at(3), |b, wake| {
-        assert_eq!(b.addressing.state(), State::LinkDown);
+        assert_eq!(b.addressing.state(), AddressState::LinkDown);
         assert_eq!(wake, None, "nothing to wait for with the link down");
     });
     board.set_link(true);
@@ -268,9 +268,9 @@ fn the_fallback_timer_counts_from_link_up() {
         }
     });
     board.run(at(8));
-    assert_eq!(board.changes, [(at(7), Change::Fallback(FALLBACK))]);
+    assert_eq!(board.changes, [(at(7), AddressChange::Fallback(FALLBACK))]);
     assert_eq!(board.ipv4(), Some(FALLBACK.address()));
-    assert_eq!(board.addressing.state(), State::Fallback);
+    assert_eq!(board.addressing.state(), AddressState::Fallback);
     assert_eq!(board.ipv6(), ipv6_addresses());
 }
 
@@ -283,10 +283,10 @@ fn a_link_that_comes_up_late_gets_a_lease() {
     board.set_link(true);
     board.run(at(20));
     // The DHCP socket asks again the moment the link is up.
-    assert_eq!(board.changes, [(at(3), Change::Leased(LEASE))]);
+    assert_eq!(board.changes, [(at(3), AddressChange::Leased(LEASE))]);
     assert_eq!(board.dhcp.discovers.first(), Some(&at(3)));
     assert_eq!(board.ipv4(), Some(LEASE.address()));
-    assert_eq!(board.addressing.state(), State::Leased(LEASE));
+    assert_eq!(board.addressing.state(), AddressState::Leased(LEASE));
     assert_eq!(board.ipv6(), ipv6_addresses());
 }
 
@@ -295,12 +295,12 @@ fn after_the_fallback_dhcp_keeps_asking_and_a_late_lease_replaces_the_static_add
     let mut board = Board::new(false);
     board.set_link(true);
     board.run(at(6));
-    assert_eq!(board.changes, [(at(4), Change::Fallback(FALLBACK))]);
+    assert_eq!(board.changes, [(at(4), AddressChange::Fallback(FALLBACK))]);
     // The DHCP server comes up at 6 s; the next discover gets a lease.
     board.dhcp.answering = true;
     board.run(at(30));
     let (leased_at, change) = board.changes[1];
-    assert_eq!(change, Change::Leased(LEASE));
+    assert_eq!(change, AddressChange::Leased(LEASE));
     assert_eq!(board.changes.len(), 2);
     assert!(leased_at > at(6), "leased at {leased_at}");
     assert_eq!(board.dhcp.discovers.last(), Some(&leased_at));
@@ -313,11 +313,11 @@ fn link_down_takes_the_ipv4_address_and_link_up_asks_again() {
     let mut board = Board::new(true);
     board.set_link(true);
     board.run(at(5));
-    assert_eq!(board.changes, [(at(0), Change::Leased(LEASE))]);
+    assert_eq!(board.changes, [(at(0), AddressChange::Leased(LEASE))]);
 
     board.set_link(false);
     board.run(at(8));
-    assert_eq!(board.changes[1..], [(at(5), Change::Lost)]);
+    assert_eq!(board.changes[1..], [(at(5), AddressChange::Lost)]);
     assert_eq!(board.ipv4(), None);
     assert!(board.iface.routes().get_default_ipv4_route().is_none());
     assert_eq!(
@@ -328,7 +328,7 @@ fn link_down_takes_the_ipv4_address_and_link_up_asks_again() {
 
     board.set_link(true);
     board.run(at(10));
-    assert_eq!(board.changes[2..], [(at(8), Change::Leased(LEASE))]);
+    assert_eq!(board.changes[2..], [(at(8), AddressChange::Leased(LEASE))]);
     assert_eq!(board.ipv6(), ipv6_addresses());
 
     // A static address goes with the link too, and comes back the same
@@ -340,11 +340,14 @@ fn link_down_takes_the_ipv4_address_and_link_up_asks_again() {
     board.run(at(16));
     assert_eq!(
         board.changes[3..],
-        [(at(10), Change::Lost), (at(15), Change::Fallback(FALLBACK))]
+        [
+            (at(10), AddressChange::Lost),
+            (at(15), AddressChange::Fallback(FALLBACK))
+        ]
     );
     board.set_link(false);
     board.run(at(17));
-    assert_eq!(board.changes[5..], [(at(16), Change::Lost)]);
+    assert_eq!(board.changes[5..], [(at(16), AddressChange::Lost)]);
     assert_eq!(board.ipv4(), None);
     assert_eq!(board.ipv6(), ipv6_addresses());
 }
@@ -355,13 +358,16 @@ fn a_lost_lease_keeps_ipv6_and_falls_back_a_timeout_later() {
     board.dhcp.lease_secs = 20;
     board.set_link(true);
     board.run(at(1));
-    assert_eq!(board.changes, [(at(0), Change::Leased(LEASE))]);
+    assert_eq!(board.changes, [(at(0), AddressChange::Leased(LEASE))]);
     // The DHCP server goes away: renewals go unanswered, the lease ends.
     board.dhcp.answering = false;
     board.run(at(30));
     assert_eq!(
         board.changes[1..],
-        [(at(20), Change::Lost), (at(24), Change::Fallback(FALLBACK))]
+        [
+            (at(20), AddressChange::Lost),
+            (at(24), AddressChange::Fallback(FALLBACK))
+        ]
     );
     assert_eq!(board.ipv4(), Some(FALLBACK.address()));
     assert_eq!(board.ipv6(), ipv6_addresses());

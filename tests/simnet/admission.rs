@@ -11,7 +11,7 @@ use smoltcp::wire::{
     Ipv4Address, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
 };
 
-use multiserve::connection::Role;
+use multiserve::Role;
 use multiserve::{Config, Reverse};
 
 use crate::net::{rev_line, Net, Rng, Setup, PORT, SERVER_IP};
@@ -78,7 +78,7 @@ fn syn_frame(mac: EthernetAddress, dst: Ipv4Address, to: u16, port: u16, seq: u3
 }
 
 fn roles<const N: usize>(net: &Net<Reverse, N>) -> Vec<Role> {
-    net.phases().iter().map(|p| p.role()).collect()
+    net.phases()
 }
 
 fn local_port<const N: usize>(net: &mut Net<Reverse, N>, h: SocketHandle) -> u16 {

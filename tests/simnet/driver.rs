@@ -17,9 +17,7 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr, IpEndpoint};
 
-use multiserve::connection::Phase;
-use multiserve::driver::woken;
-use multiserve::{Config, DriverDevice, Resources, Reverse, Server};
+use multiserve::{woken, Config, DriverDevice, Resources, Reverse, Role, Server};
 
 use crate::net::{CLIENT_IP, PORT, SERVER_IP};
 use crate::wire::{self, wire, InFlight, Port};
@@ -309,12 +307,11 @@ impl Net {
             let interrupt = self.in_flight.to_server() > 0 || self.hw.pending.replace(false);
             if interrupt || self.server_wake.is_some_and(|at| at <= self.now) {
                 let s = &mut self.server;
-                let delay = s
-                    .server
+                s.server
                     .poll(self.now, &mut s.iface, &mut s.device, &mut s.sockets);
+                let next = s.server.poll_at(self.now, &mut s.iface, &s.sockets);
                 // A full transmit queue frees up with an interrupt, not a time.
-                let sleep = if s.device.tx_exhausted() { None } else { delay };
-                self.server_wake = sleep.map(|d| self.now + d);
+                self.server_wake = if s.device.tx_exhausted() { None } else { next };
             }
             let client_at = self.client.poll(self.now);
             if done(self) {
@@ -413,7 +410,7 @@ fn a_connection_outlives_a_link_that_goes_down_and_up() {
     assert!(net.hw.lost.get() > 0, "the client's line was not lost");
     assert_eq!(net.client.socket(c).state(), State::Established);
     let slot = net.server.server.slots().next().unwrap().1;
-    assert!(matches!(slot, Phase::Serving { .. }), "slot 0 is {slot:?}");
+    assert!(matches!(slot, Role::Serving), "slot 0 is {slot:?}");
 
     net.hw.set_link(LinkState::Up);
     assert!(net.server.device.is_link_up());
@@ -460,7 +457,7 @@ fn a_deadline_outlives_a_link_down_period_of_refused_transmits() {
         .server
         .server
         .slots()
-        .any(|(_, p)| matches!(p, Phase::HalfOpen { .. }))));
+        .any(|(_, p)| matches!(p, Role::HalfOpen))));
 
     // The link goes down: the server's SYN-ACK retransmission is refused.
     net.hw.set_link(LinkState::Down);
@@ -476,7 +473,7 @@ fn a_deadline_outlives_a_link_down_period_of_refused_transmits() {
         .server
         .server
         .slots()
-        .any(|(_, p)| matches!(p, Phase::HalfOpen { .. })));
+        .any(|(_, p)| matches!(p, Role::HalfOpen)));
     assert!(!net.server.device.tx_exhausted(), "a stale full queue");
 
     // The served client's idle timeout (300 s) still closes it.
@@ -519,11 +516,10 @@ fn a_driver_wakes_the_serving_task_through_the_adapter() {
                 })
                 .await;
                 let now = clock.get();
-                let delay = s
-                    .server
+                s.server
                     .poll(now, &mut s.iface, &mut s.device, &mut s.sockets);
-                let wait = if s.device.tx_exhausted() { None } else { delay };
-                timer.set(wait.map(|d| now + d));
+                let next = s.server.poll_at(now, &mut s.iface, &s.sockets);
+                timer.set(if s.device.tx_exhausted() { None } else { next });
                 // The timer below, or the driver, ends this.
                 woken().await;
                 timer.set(None);

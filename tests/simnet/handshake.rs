@@ -8,7 +8,7 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::State;
 use smoltcp::time::{Duration, Instant};
 
-use multiserve::connection::Phase;
+use multiserve::Role;
 use multiserve::{Config, Reverse};
 
 use crate::net::{Net, Setup};
@@ -70,7 +70,7 @@ fn count_state(net: &TestNet, state: State) -> usize {
 fn serving(net: &TestNet) -> usize {
     net.phases()
         .iter()
-        .filter(|p| matches!(p, Phase::Serving { .. }))
+        .filter(|p| matches!(p, Role::Serving))
         .count()
 }
 
@@ -106,8 +106,8 @@ fn lost_first_syn_ack_costs_one_retransmission_and_no_second_slot() {
     assert!(net.run_until(Duration::from_secs(1), |n| serving(n) == 1));
     assert_eq!(most_syn_received, 1, "a second slot took the handshake");
     assert_eq!(net.exchange(c, b"lost syn-ack\n", 13), b"kca-nys tsol\n");
-    assert!(matches!(net.phases()[0], Phase::Serving { .. }));
-    assert_eq!(&net.phases()[1..], &[Phase::Listening; 3]);
+    assert!(matches!(net.phases()[0], Role::Serving));
+    assert_eq!(&net.phases()[1..], &[Role::Listening; 3]);
     assert_eq!(&net.server_states()[1..], &[State::Listen; 3]);
     let stats = *net.server.stats();
     assert_eq!((stats.accepted, stats.half_open_dropped), (1, 0));
@@ -135,10 +135,10 @@ fn duplicate_syn_on_a_freed_slot_is_dropped_before_it_answers() {
     let port = local_port(&mut net, b);
     let seen = watch(&net, port, |n, _, _| n < 2);
     net.run_for(Duration::from_millis(100));
-    assert!(matches!(net.phases()[1], Phase::HalfOpen { .. }));
+    assert!(matches!(net.phases()[1], Role::HalfOpen));
     net.client(a).abort();
     assert!(net.run_until(Duration::from_millis(500), |n| n.phases()[0]
-        == Phase::Listening));
+        == Role::Listening));
 
     let (ok, most_syn_received) = establish(&mut net, b, Duration::from_secs(10));
     assert!(ok, "client never connected: {}", net.client(b).state());
@@ -147,8 +147,8 @@ fn duplicate_syn_on_a_freed_slot_is_dropped_before_it_answers() {
     // ...but the duplicate did reach slot 0, and was dropped.
     assert_eq!(net.server.stats().half_open_dropped, 1);
     assert!(net.run_until(Duration::from_millis(10), |n| serving(n) == 1));
-    assert!(matches!(net.phases()[1], Phase::Serving { .. }));
-    assert_eq!(net.phases()[0], Phase::Listening);
+    assert!(matches!(net.phases()[1], Role::Serving));
+    assert_eq!(net.phases()[0], Role::Listening);
     assert_eq!(&net.server_states()[2..], &[State::Listen; 2]);
     assert_eq!(net.server_states()[0], State::Listen);
 
@@ -204,11 +204,11 @@ fn syn_and_nothing_more_frees_the_slot_after_the_handshake_timeout() {
     let start = net.now;
     assert!(net.run_until(Duration::from_millis(10), |n| matches!(
         n.phases()[0],
-        Phase::HalfOpen { .. }
+        Role::HalfOpen
     )));
     assert!(
         net.run_until(Duration::from_secs(30), |n| n.phases()[0]
-            == Phase::Listening),
+            == Role::Listening),
         "slot stuck: {:?}",
         net.server_states()
     );
@@ -266,7 +266,7 @@ fn client_vanishing_mid_connection_frees_the_slot_within_the_bound() {
         let start: Instant = net.now;
         assert!(
             net.run_until(Duration::from_secs(60), |n| n.phases()[0]
-                == Phase::Listening),
+                == Role::Listening),
             "moment {moment}: slot stuck: {:?}",
             net.server_states()
         );
@@ -299,7 +299,7 @@ fn duplicate_syn_never_resets_a_client_that_synchronised_with_the_first_slot() {
     net.run_for(Duration::from_millis(100));
     net.client(a).abort();
     assert!(net.run_until(Duration::from_millis(500), |n| n.phases()[0]
-        == Phase::Listening));
+        == Role::Listening));
 
     let (ok, _) = establish(&mut net, b, Duration::from_secs(20));
     assert!(ok, "client never connected: {}", net.client(b).state());
@@ -359,7 +359,7 @@ fn retransmitted_syn_and_ack_in_one_batch_never_reset_the_client() {
     net.run_for(Duration::from_millis(100));
     net.client(a).abort();
     assert!(net.run_until(Duration::from_millis(500), |n| n.phases()[0]
-        == Phase::Listening));
+        == Role::Listening));
 
     let (ok, _) = establish(&mut net, b, Duration::from_secs(20));
     assert!(

@@ -5,7 +5,7 @@
 use smoltcp::socket::tcp::State;
 use smoltcp::time::{Duration, Instant};
 
-use multiserve::connection::Phase;
+use multiserve::Role;
 use multiserve::{Config, Reverse};
 
 use crate::net::{rev_line, Net, Setup};
@@ -141,7 +141,7 @@ fn hostile_clients_cost_a_bounded_amount_and_delay_no_one() {
     // last thing it did; the hog's slot too (it stopped reading at once).
     let stats = *net.server.stats();
     assert_eq!(stats.active, 1, "{stats}");
-    assert!(matches!(net.phases()[0], Phase::Serving { .. }));
+    assert!(matches!(net.phases()[0], Role::Serving));
     assert_eq!(&net.server_states()[1..], &[State::Listen; 7]);
     // hog and slowloris: idle timeout; overlong client: still idle since
     // its last line, so also timed out; the half-closer closed itself.

@@ -4,7 +4,7 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::State;
 use smoltcp::time::Duration;
 
-use multiserve::connection::Phase;
+use multiserve::Role;
 use multiserve::{Config, Reverse};
 
 use crate::net::{Net, Setup};
@@ -47,7 +47,7 @@ fn peer_reset_frees_the_slot() {
     net.client(c).abort();
     assert!(net.run_until(Duration::from_secs(5), |n| n.server.stats().reset == 1));
     assert_eq!(net.server.stats().active, 0);
-    assert_eq!(net.phases()[0], Phase::Listening);
+    assert_eq!(net.phases()[0], Role::Listening);
     check_slot_serves_again(&mut net);
 }
 
@@ -101,7 +101,7 @@ fn vanished_peer_frees_the_slot_after_idle_and_close_timeouts() {
     net.client_host.device.set_drop_chance(100);
     let start = net.now;
     assert!(net.run_until(Duration::from_secs(60), |n| n.phases()[0]
-        == Phase::Listening));
+        == Role::Listening));
     let waited = net.now - start;
     // idle timeout + close timeout (the FIN is never acknowledged).
     assert!(waited <= Duration::from_secs(5 + 5 + 1), "took {waited}");

@@ -10,8 +10,7 @@ use smoltcp::wire::{
     EthernetAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, Ipv4Address,
 };
 
-use multiserve::connection::Phase;
-use multiserve::{Config, Echo, Resources, Server, Service, Status, Watched};
+use multiserve::{Config, Echo, Resources, Role, Server, Service, Services, Status, Watched};
 
 use crate::wire::{wire, InFlight, Port};
 
@@ -206,19 +205,16 @@ impl<S: Service, const N: usize> Net<S, N> {
         let now = self.now;
         let s = &mut self.server_host;
         let server_delay = match &mut self.beside {
-            None => self
-                .server
-                .poll(now, &mut s.iface, &mut s.device, &mut s.sockets),
+            None => {
+                self.server
+                    .poll(now, &mut s.iface, &mut s.device, &mut s.sockets);
+                self.server.poll_delay(now, &mut s.iface, &s.sockets)
+            }
             Some(beside) => {
                 let status = beside.status.take().expect("status server");
                 let mut watched = Watched::new((&mut self.server, &mut beside.echo), status);
-                let delay = multiserve::poll(
-                    now,
-                    &mut s.iface,
-                    &mut s.device,
-                    &mut s.sockets,
-                    &mut watched,
-                );
+                watched.poll(now, &mut s.iface, &mut s.device, &mut s.sockets);
+                let delay = watched.poll_delay(now, &mut s.iface, &s.sockets);
                 beside.status = Some(watched.status);
                 delay
             }
@@ -386,7 +382,7 @@ impl<S: Service, const N: usize> Net<S, N> {
     }
 
     /// The phases of the pool slots.
-    pub fn phases(&self) -> Vec<Phase> {
+    pub fn phases(&self) -> Vec<Role> {
         self.server.slots().map(|(_, p)| p).collect()
     }
 

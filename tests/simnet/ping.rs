@@ -1,4 +1,4 @@
-//! Ping through `EchoLimiter`: a flood of echo requests faster than the
+//! Ping through `PingLimiter`: a flood of echo requests faster than the
 //! clock's millisecond is answered at the configured rate, not cut off.
 
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
@@ -9,7 +9,7 @@ use smoltcp::wire::{
     EthernetRepr, Icmpv4Packet, Icmpv4Repr, IpAddress, IpCidr, IpProtocol, Ipv4Packet, Ipv4Repr,
 };
 
-use multiserve::EchoLimiter;
+use multiserve::PingLimiter;
 
 use crate::net::{CLIENT_IP, SERVER_IP};
 use crate::wire::{wire, Dir, Port};
@@ -110,7 +110,7 @@ fn a_ping_flood_faster_than_a_millisecond_is_answered_at_the_limit() {
     const RUN: Duration = Duration::from_secs(10);
 
     let (server_port, mut client_port, in_flight) = wire();
-    let mut device = EchoLimiter::new(server_port, RATE, BURST);
+    let mut device = PingLimiter::new(server_port, RATE, BURST);
     let mut iface = Interface::new(
         IfaceConfig::new(SERVER_MAC.into()),
         &mut device,

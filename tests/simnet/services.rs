@@ -6,7 +6,7 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Duration;
 
-use multiserve::connection::Role;
+use multiserve::Role;
 use multiserve::{Config, Peers, Reverse};
 
 use crate::admission::spoofed_syn_to;
@@ -169,7 +169,7 @@ fn the_snapshot_lists_every_socket_as_the_servers_see_it() {
                 .map_or("-".to_owned(), |p| p.to_string());
             expected.push((
                 *port,
-                phase.role().as_str().to_owned(),
+                phase.as_str().to_owned(),
                 socket.state().to_string(),
                 peer,
             ));
@@ -408,7 +408,7 @@ fn bad_requests_get_an_error_and_cost_the_others_nothing() {
     assert_eq!(got, 19 + 100);
     check(&mut net, 4);
     assert_eq!(net.server.stats().refused_busy, 0);
-    assert!(net.server.slots().any(|(_, p)| p.role() == Role::Serving));
+    assert!(net.server.slots().any(|(_, p)| p == Role::Serving));
 }
 
 /// `printf '\n' | nc -N 192.168.69.1 7001`: a client that asks for one

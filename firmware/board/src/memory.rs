@@ -43,7 +43,7 @@ pub const STATUS_OUTPUT: usize = 1024;
 // scratch and the transmit buffer.
 #[cfg(feature = "status")]
 const _: () = assert!(
-    STATUS_INPUT >= multiserve::status::MAX_REQUEST + 2
+    STATUS_INPUT >= multiserve::MAX_STATUS_REQUEST + 2
         && STATUS_SOCKET_RX >= 128
         && STATUS_OUTPUT >= 1024
         && STATUS_SOCKET_TX >= STATUS_OUTPUT

@@ -8,7 +8,7 @@
 //! 1. ask the board about its link ([`Link`]; the board also services its
 //!    NIC's interrupt here);
 //! 2. run the server's poll step (with the feature `status`, one
-//!    [`multiserve::poll`] step over the reverse server and the status
+//!    [`Services::poll`](multiserve::Services::poll) step over the reverse server and the status
 //!    server), then the addressing step; log `serving on IP:PORT` once an
 //!    address is up;
 //! 3. sleep through the board's hook until the earliest deadline of the
@@ -25,10 +25,10 @@ use core::fmt;
 use core::future::{poll_fn, Future};
 use core::task::{Poll, Waker};
 
-use multiserve::addressing::{Addressing, Change};
-#[cfg(feature = "status")]
-use multiserve::status::{Status, Watched};
+use multiserve::{AddressChange, Addressing};
 use multiserve::{Config as ServerConfig, Reverse, Server};
+#[cfg(feature = "status")]
+use multiserve::{Services as _, Status, Watched};
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::time::Instant;
@@ -89,7 +89,7 @@ impl defmt::Format for Error {
     fn format(&self, f: defmt::Formatter<'_>) {
         match self {
             Error::MemoryTaken => defmt::write!(f, "the server's memory is already taken"),
-            Error::Server(e) => defmt::write!(f, "server: {}", defmt::Debug2Format(e)),
+            Error::Server(e) => defmt::write!(f, "server: {}", e),
         }
     }
 }
@@ -280,30 +280,20 @@ impl<D: Device> Stack<D> {
             }
         }
 
-        #[cfg(feature = "status")]
-        let delay = multiserve::poll(
-            now,
-            &mut self.iface,
-            &mut self.device,
-            &mut self.sockets,
-            &mut self.services,
-        );
-        #[cfg(not(feature = "status"))]
-        let delay = self
-            .services
+        self.services
             .poll(now, &mut self.iface, &mut self.device, &mut self.sockets);
-        let mut deadline = delay.map(|d| now + d);
+        let mut deadline = self.services.poll_at(now, &mut self.iface, &self.sockets);
         let (change, wake) = self
             .addressing
             .poll(now, link_up, &mut self.iface, &mut self.sockets);
         match change {
-            Change::Leased(address) | Change::Fallback(address) => {
+            AddressChange::Leased(address) | AddressChange::Fallback(address) => {
                 announce(address, &mut self.announced);
                 // The address changed what the stack may send: poll again.
                 deadline = Some(now);
             }
             // Addressing logs the loss; serving resumes with a new lease.
-            Change::Lost | Change::None => {}
+            AddressChange::Lost | AddressChange::None => {}
         }
         earliest(deadline, wake)
     }

@@ -35,7 +35,7 @@
 //!   backtrace; unattended, the core stays in the fault handler and the
 //!   watchdog resets the board, which serves again.
 //! * Address: DHCPv4 once the link is up, else the static fallback
-//!   192.168.69.1/24 (`multiserve::addressing` follows the link, so a link
+//!   192.168.69.1/24 (`multiserve::Addressing` follows the link, so a link
 //!   that comes up late still gets a lease).
 //!
 //! The server, its memory and the main loop are `multiserve-board`'s.

@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use smoltcp::phy::{FaultInjector, PcapMode, PcapWriter};
 
-use multiserve::EchoLimiter;
+use multiserve::PingLimiter;
 
 use super::{random_seed, Args};
 use crate::capture::Capture;
@@ -16,7 +16,7 @@ use crate::tap::{self, Health, TapDevice};
 /// asked), every frame written to the capture (a sink that writes nothing
 /// without `--pcap`), pings limited, the TAP. One type, so the loop is
 /// built once, as smoltcp's examples build theirs.
-pub type Stack = FaultInjector<PcapWriter<EchoLimiter<TapDevice>, Capture>>;
+pub type Stack = FaultInjector<PcapWriter<PingLimiter<TapDevice>, Capture>>;
 
 /// The opened TAP, ready to serve.
 pub struct Tap {
@@ -51,7 +51,7 @@ pub fn open(args: &Args) -> Result<Tap, String> {
 }
 
 fn stack(tap: TapDevice, args: &Args) -> Result<Stack, String> {
-    let device = EchoLimiter::new(tap, args.ping_limit, args.ping_limit);
+    let device = PingLimiter::new(tap, args.ping_limit, args.ping_limit);
     let capture = match &args.pcap {
         Some(path) => Capture::create(path.clone())?,
         None => Capture::off(),

@@ -26,7 +26,7 @@ use smoltcp::time::{Duration, Instant};
 
 pub use args::Args;
 use device::{Stack, Tap};
-use multiserve::{Service as _, Services as _};
+use multiserve::Service as _;
 use pool::{POOL, STATUS_POOL};
 use served::Served;
 use signals::{Signals, Wake};
@@ -98,7 +98,8 @@ fn select_loop<'a>(
     let mut stop_by: Option<Instant> = None;
     loop {
         let now = clock.now();
-        let delay = multiserve::poll(now, iface, device, sockets, served);
+        served.poll(now, iface, device, sockets);
+        let next_poll = served.poll_at(now, iface, sockets);
         if let Some(e) = health.take_error() {
             return Err(format!(
                 "the TAP device {} failed: {e} (was it deleted?); stopping. Counters: {}",
@@ -110,10 +111,7 @@ fn select_loop<'a>(
         if stop_by.is_some_and(|by| served.is_shut_down() || now >= by) {
             return Ok(());
         }
-        let wake = [delay.map(|d| now + d), stats.next, stop_by]
-            .into_iter()
-            .flatten()
-            .min();
+        let wake = [next_poll, stats.next, stop_by].into_iter().flatten().min();
         if wake.is_some_and(|at| at <= now) {
             continue;
         }

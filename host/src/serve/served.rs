@@ -4,9 +4,9 @@
 use smoltcp::iface::{Interface, SocketSet};
 use smoltcp::time::Instant;
 
-use multiserve::services::Syn;
-use multiserve::status::View;
 use multiserve::{Services, Watched};
+
+use super::device::Stack;
 
 use super::pool::{AppServer, StatusServer, STATUS_POOL, STATUS_ROWS};
 
@@ -53,32 +53,32 @@ macro_rules! either {
     };
 }
 
-impl<'a> Services<'a> for Served<'a> {
-    fn prepare(&mut self, sockets: &mut SocketSet<'a>) -> bool {
-        either!(self, s => s.prepare(sockets))
+/// The poll step of whichever is served: [`Services`] over it.
+impl<'a> Served<'a> {
+    pub fn poll(
+        &mut self,
+        now: Instant,
+        iface: &mut Interface,
+        device: &mut Stack,
+        sockets: &mut SocketSet<'a>,
+    ) {
+        either!(self, s => s.poll(now, iface, device, sockets))
     }
 
-    fn syn(&mut self, port: u16, now: Instant, sockets: &mut SocketSet<'a>) -> Syn {
-        either!(self, s => s.syn(port, now, sockets))
+    pub fn poll_at(
+        &self,
+        now: Instant,
+        iface: &mut Interface,
+        sockets: &SocketSet<'a>,
+    ) -> Option<Instant> {
+        either!(self, s => s.poll_at(now, iface, sockets))
     }
 
-    fn frame_done(&mut self, now: Instant, iface: &Interface, sockets: &mut SocketSet<'a>) -> bool {
-        either!(self, s => s.frame_done(now, iface, sockets))
-    }
-
-    fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
-        either!(self, s => s.walk(now, sockets))
-    }
-
-    fn report<const R: usize>(&self, now: Instant, sockets: &SocketSet<'a>, view: &mut View<R>) {
-        either!(self, s => s.report(now, sockets, view))
-    }
-
-    fn shutdown(&mut self, sockets: &mut SocketSet<'a>) {
+    pub fn shutdown(&mut self, sockets: &mut SocketSet<'a>) {
         either!(self, s => Services::shutdown(s, sockets))
     }
 
-    fn is_shut_down(&self) -> bool {
+    pub fn is_shut_down(&self) -> bool {
         either!(self, s => Services::is_shut_down(s))
     }
 }

@@ -1,103 +1,6 @@
 //! Any [embassy-net-driver](https://docs.rs/embassy-net-driver) [`Driver`]
 //! as a smoltcp [`Device`], so a [`Server`](crate::Server) runs on the
 //! network drivers written for embassy-net (feature `embassy-net-driver`).
-//!
-//! A [`Driver`] differs from a [`Device`] in one way: each of its calls
-//! takes a [`Context`], whose waker the driver wakes when what it could not
-//! give now (a received frame, room to transmit, a link change) becomes
-//! ready. [`DriverDevice`] keeps one [`Waker`] and hands it to every driver
-//! call, so it can stand in wherever smoltcp wants a [`Device`]. Everything
-//! else passes through unchanged: frames are not copied, the link is not
-//! looked at on the way (a driver whose link is down does with frames what
-//! it does, usually drop them), and [`DeviceCapabilities`] come from the
-//! driver's [`Capabilities`](embassy_net_driver::Capabilities) (MTU, burst
-//! size, checksum offload).
-//!
-//! # Two ways to run the loop
-//!
-//! **Without an executor** (a driver that needs no task of its own, e.g. a
-//! DMA driver whose rings are served by the interrupt): keep the waker
-//! [`DriverDevice::new`] starts with, [`Waker::noop`]. Nothing is woken,
-//! so the loop sleeps until the server's deadline or the NIC's interrupt,
-//! whichever comes first, as with any [`Device`]:
-//!
-//! ```
-//! use embassy_net_driver::Driver;
-//! use multiserve::{DriverDevice, Server, Service};
-//! use smoltcp::iface::{Interface, SocketSet};
-//! use smoltcp::time::{Duration, Instant};
-//!
-//! fn run<'a, D: Driver, S: Service, const N: usize>(
-//!     device: &mut DriverDevice<D>,
-//!     server: &mut Server<'a, S, N>,
-//!     iface: &mut Interface,
-//!     sockets: &mut SocketSet<'a>,
-//!     now: impl Fn() -> Instant,
-//!     // e.g. `wfi` until the deadline (`None`: none) or an interrupt.
-//!     mut sleep: impl FnMut(Option<Duration>),
-//! ) {
-//!     loop {
-//!         let delay = server.poll(now(), iface, device, sockets);
-//!         if server.is_shut_down() {
-//!             return;
-//!         }
-//!         // A full transmit queue frees up with an interrupt, not a time.
-//!         sleep(if device.tx_exhausted() { None } else { delay });
-//!     }
-//! }
-//! ```
-//!
-//! **Inside an async task** (a driver with a runner task, such as a
-//! channel-based Wi-Fi or SPI Ethernet driver, needs an executor): give the
-//! adapter the task's own waker before each poll, then wait for the
-//! server's deadline or for the driver to wake the task, whichever comes
-//! first. [`woken`] is the second half of that wait:
-//!
-//! ```
-//! use core::future::poll_fn;
-//! use core::task::Poll;
-//! use embassy_net_driver::Driver;
-//! use multiserve::{DriverDevice, Server, Service};
-//! use smoltcp::iface::{Interface, SocketSet};
-//! use smoltcp::time::{Duration, Instant};
-//!
-//! async fn run<'a, D: Driver, S: Service, const N: usize>(
-//!     device: &mut DriverDevice<D>,
-//!     server: &mut Server<'a, S, N>,
-//!     iface: &mut Interface,
-//!     sockets: &mut SocketSet<'a>,
-//!     now: impl Fn() -> Instant,
-//!     // With embassy: `select(Timer::after(d), multiserve::driver::woken())`
-//!     // for `Some(d)`, `woken()` alone for `None`.
-//!     mut sleep: impl AsyncFnMut(Option<Duration>),
-//! ) {
-//!     loop {
-//!         // Whatever the driver cannot give now, it wakes this task for.
-//!         poll_fn(|cx| {
-//!             device.set_waker(cx.waker());
-//!             Poll::Ready(())
-//!         })
-//!         .await;
-//!         let delay = server.poll(now(), iface, device, sockets);
-//!         if server.is_shut_down() {
-//!             return;
-//!         }
-//!         sleep(if device.tx_exhausted() { None } else { delay }).await;
-//!     }
-//! }
-//! ```
-//!
-//! A wake that comes between the poll and the wait is not lost: the
-//! executor polls the task again at once, which ends the wait.
-//!
-//! # Link state
-//!
-//! [`DriverDevice::link_state`] asks the driver (and registers the waker
-//! for its next change). The adapter itself keeps sending and receiving
-//! while the link is down: TCP connections survive a short loss of the link
-//! by retransmitting once it is back. What addressing does on a link change
-//! is the caller's to decide, e.g. with `addressing::Addressing` (feature
-//! `dhcpv4`), which is told the link state on each poll.
 
 use core::future::Future;
 use core::pin::Pin;
@@ -109,7 +12,104 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, HardwareAddress};
 
 /// An embassy-net-driver [`Driver`] as a smoltcp [`Device`]; see the
-/// [module docs](self).
+/// docs below.
+///
+/// A [`Driver`] differs from a [`Device`] in one way: each of its calls
+/// takes a [`Context`], whose waker the driver wakes when what it could not
+/// give now (a received frame, room to transmit, a link change) becomes
+/// ready. [`DriverDevice`] keeps one [`Waker`] and hands it to every driver
+/// call, so it can stand in wherever smoltcp wants a [`Device`]. Everything
+/// else passes through unchanged: frames are not copied, the link is not
+/// looked at on the way (a driver whose link is down does with frames what
+/// it does, usually drop them), and [`DeviceCapabilities`] come from the
+/// driver's [`Capabilities`](embassy_net_driver::Capabilities) (MTU, burst
+/// size, checksum offload).
+///
+/// # Two ways to run the loop
+///
+/// **Without an executor** (a driver that needs no task of its own, e.g. a
+/// DMA driver whose rings are served by the interrupt): keep the waker
+/// [`DriverDevice::new`] starts with, [`Waker::noop`]. Nothing is woken,
+/// so the loop sleeps until the server's deadline or the NIC's interrupt,
+/// whichever comes first, as with any [`Device`]:
+///
+/// ```
+/// use embassy_net_driver::Driver;
+/// use multiserve::{DriverDevice, Server, Service};
+/// use smoltcp::iface::{Interface, SocketSet};
+/// use smoltcp::time::{Duration, Instant};
+///
+/// fn run<'a, D: Driver, S: Service, const N: usize>(
+///     device: &mut DriverDevice<D>,
+///     server: &mut Server<'a, S, N>,
+///     iface: &mut Interface,
+///     sockets: &mut SocketSet<'a>,
+///     now: impl Fn() -> Instant,
+///     // e.g. `wfi` until the deadline (`None`: none) or an interrupt.
+///     mut sleep: impl FnMut(Option<Duration>),
+/// ) {
+///     loop {
+///         let delay = server.poll(now(), iface, device, sockets);
+///         if server.is_shut_down() {
+///             return;
+///         }
+///         // A full transmit queue frees up with an interrupt, not a time.
+///         sleep(if device.tx_exhausted() { None } else { delay });
+///     }
+/// }
+/// ```
+///
+/// **Inside an async task** (a driver with a runner task, such as a
+/// channel-based Wi-Fi or SPI Ethernet driver, needs an executor): give the
+/// adapter the task's own waker before each poll, then wait for the
+/// server's deadline or for the driver to wake the task, whichever comes
+/// first. [`woken`] is the second half of that wait:
+///
+/// ```
+/// use core::future::poll_fn;
+/// use core::task::Poll;
+/// use embassy_net_driver::Driver;
+/// use multiserve::{DriverDevice, Server, Service};
+/// use smoltcp::iface::{Interface, SocketSet};
+/// use smoltcp::time::{Duration, Instant};
+///
+/// async fn run<'a, D: Driver, S: Service, const N: usize>(
+///     device: &mut DriverDevice<D>,
+///     server: &mut Server<'a, S, N>,
+///     iface: &mut Interface,
+///     sockets: &mut SocketSet<'a>,
+///     now: impl Fn() -> Instant,
+///     // With embassy: `select(Timer::after(d), multiserve::driver::woken())`
+///     // for `Some(d)`, `woken()` alone for `None`.
+///     mut sleep: impl AsyncFnMut(Option<Duration>),
+/// ) {
+///     loop {
+///         // Whatever the driver cannot give now, it wakes this task for.
+///         poll_fn(|cx| {
+///             device.set_waker(cx.waker());
+///             Poll::Ready(())
+///         })
+///         .await;
+///         let delay = server.poll(now(), iface, device, sockets);
+///         if server.is_shut_down() {
+///             return;
+///         }
+///         sleep(if device.tx_exhausted() { None } else { delay }).await;
+///     }
+/// }
+/// ```
+///
+/// A wake that comes between the poll and the wait is not lost: the
+/// executor polls the task again at once, which ends the wait.
+///
+/// # Link state
+///
+/// [`DriverDevice::link_state`] asks the driver (and registers the waker
+/// for its next change). The adapter itself keeps sending and receiving
+/// while the link is down: TCP connections survive a short loss of the link
+/// by retransmitting once it is back. What addressing does on a link change
+/// is the caller's to decide, e.g. with `addressing::Addressing` (feature
+/// `dhcpv4`), which is told the link state on each poll.
 #[derive(Debug)]
 pub struct DriverDevice<D> {
     driver: D,
@@ -262,7 +262,7 @@ impl<T: embassy_net_driver::TxToken> phy::TxToken for TxToken<T> {
 
 /// A future that is pending once and ready when polled again: it ends when
 /// the task is next woken, by the driver or by anything else. It wakes
-/// nothing itself. See the [module docs](self) for its use.
+/// nothing itself. See [`DriverDevice`] for its use.
 pub fn woken() -> Woken {
     Woken { polled: false }
 }

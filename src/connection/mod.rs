@@ -1,43 +1,21 @@
 //! The state machine of one pool socket: one connection at a time, in one
 //! of seven phases.
-//!
-//! A socket's phase says what the server does with it, and whether its
-//! connection holds one of the server's client places (only `Serving`
-//! does). The sockets of a pool are alike: which of them listens, serves
-//! or lingers changes from one connection to the next.
-//!
-//! ```text
-//!                 SYN              handshake done            a place is free
-//!   Listening ──────────► HalfOpen ───────────────► Queued ─────────────────► Serving
-//!     ▲  ▲  ▲               │  timeout, reset,        │ wait over, or            │ peer FIN and all answered,
-//!     │  │  │               │  duplicate, reclaimed   │ socket needed            │ idle timeout, service close
-//!     │  │  └───────────────┘                         ▼                          ▼
-//!     │  │                                          Busy ──────────┐        Lingering
-//!     │  │    closed, or reclaimed once nothing      (full-server   │            │
-//!     │  └─── unacknowledged but a FIN is left ◄────  answer sent)  └───────────►│
-//!     │                                                                         │
-//!     └────────── peer reset (from Serving, Queued) · abort after close_timeout ┘
-//!
-//!   Off: not listening (beyond the sockets in use, shutting down, or the
-//!   reset policy with every place taken); armed again into Listening.
-//! ```
-//!
-//! A slot owns no buffers: the socket's buffers are the caller's, and the
-//! exchange borrows the server's shared input and output buffers for the
-//! duration of one call.
 
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{Socket, State};
 use smoltcp::time::Instant;
 use smoltcp::wire::IpEndpoint;
 
+mod exchange;
+
 use crate::config::Config;
-use crate::service::{Output, Progress, Service};
+use crate::service::Service;
 use crate::stats::Stats;
+use exchange::{exchange, Exchange};
 
 /// Where a pool socket is in its life; see the [module docs](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Phase {
+pub(crate) enum Phase {
     /// The socket is closed and does not listen.
     Off,
     /// The socket listens for a SYN.
@@ -79,22 +57,51 @@ pub enum Phase {
     },
 }
 
-/// What a socket is doing, in one word: [`Phase`] without its data.
+/// What a pool socket is doing, in one word; see the
+/// docs below for how a socket moves between roles.
+///
+/// A socket's phase says what the server does with it, and whether its
+/// connection holds one of the server's client places (only `Serving`
+/// does). The sockets of a pool are alike: which of them listens, serves
+/// or lingers changes from one connection to the next.
+///
+/// ```text
+///                 SYN              handshake done            a place is free
+///   Listening ──────────► HalfOpen ───────────────► Queued ─────────────────► Serving
+///     ▲  ▲  ▲               │  timeout, reset,        │ wait over, or            │ peer FIN and all answered,
+///     │  │  │               │  duplicate, reclaimed   │ socket needed            │ idle timeout, service close
+///     │  │  └───────────────┘                         ▼                          ▼
+///     │  │                                          Busy ──────────┐        Lingering
+///     │  │    closed, or reclaimed once nothing      (full-server   │            │
+///     │  └─── unacknowledged but a FIN is left ◄────  answer sent)  └───────────►│
+///     │                                                                         │
+///     └────────── peer reset (from Serving, Queued) · abort after close_timeout ┘
+///
+///   Off: not listening (beyond the sockets in use, shutting down, or the
+///   reset policy with every place taken); armed again into Listening.
+/// ```
+///
+/// A slot owns no buffers: the socket's buffers are the caller's, and the
+/// exchange borrows the server's shared input and output buffers for the
+/// duration of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Role {
-    /// [`Phase::Off`].
+    /// Not listening: beyond the sockets in use, shutting down, or the
+    /// reset policy with every place taken.
     Off,
-    /// [`Phase::Listening`].
+    /// Listening for a SYN.
     Listening,
-    /// [`Phase::HalfOpen`].
+    /// A handshake under way: SYN received, not yet acknowledged.
     HalfOpen,
-    /// [`Phase::Queued`].
+    /// Connected, waiting for a client place.
     Queued,
-    /// [`Phase::Serving`].
+    /// Connected and holding a client place: served.
     Serving,
-    /// [`Phase::Busy`].
+    /// Sending the full-server answer, then closing.
     Busy,
-    /// [`Phase::Lingering`].
+    /// Served and done with: finishing its closing handshake without a
+    /// place.
     Lingering,
 }
 
@@ -135,7 +142,7 @@ impl Phase {
 /// made no progress on exactly this input and room), so the exchange is
 /// skipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Seen {
+pub(crate) struct Seen {
     /// Bytes received and not yet consumed (saturating at `u32::MAX`).
     pub recv_queue: u32,
     /// Answer bytes queued and not yet acknowledged by the peer
@@ -193,7 +200,7 @@ fn saturate(n: usize) -> u32 {
 
 /// Why a served connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CloseReason {
+pub(crate) enum CloseReason {
     /// The peer closed its side and every request was answered.
     PeerClosed,
     /// The peer reset the connection.
@@ -238,7 +245,7 @@ pub(crate) struct Shared<'b, S: Service> {
 /// code for every service and pool size; only the exchange with the
 /// service (its step and its admission) is per service.
 #[derive(Debug)]
-pub struct Slot {
+pub(crate) struct Slot {
     pub(crate) handle: SocketHandle,
     pub(crate) index: usize,
     pub(crate) phase: Phase,
@@ -255,6 +262,7 @@ pub struct Slot {
 /// What a closing socket would cost to take back for listening now, if
 /// anything: the rank in the reclaim order, lowest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub(crate) enum Reclaim {
     /// Closed since the last walk: free, nothing is taken back.
     Free,
@@ -309,7 +317,7 @@ impl Slot {
         match socket.listen(port) {
             Ok(()) => self.phase = Phase::Listening,
             Err(e) => {
-                log::warn!("slot {}: cannot listen on port {}: {}", self.index, port, e);
+                warn!("slot {}: cannot listen on port {}: {}", self.index, port, e);
                 self.phase = Phase::Off;
             }
         }
@@ -419,7 +427,7 @@ impl Slot {
                 };
                 let deadline = since + config.handshake_timeout;
                 if now >= deadline {
-                    log::debug!("slot {}: handshake timed out, listening again", self.index);
+                    debug!("slot {}: handshake timed out, listening again", self.index);
                     stats.half_open_dropped = stats.half_open_dropped.saturating_add(1);
                     self.arm(socket, config.port);
                     return None;
@@ -476,7 +484,7 @@ impl Slot {
             // smoltcp's own timer ends it; the poll's delay includes it.
             None
         } else if cx.now >= deadline {
-            log::warn!("slot {}: closing handshake timed out, aborting", self.index);
+            warn!("slot {}: closing handshake timed out, aborting", self.index);
             cx.stats.close_aborted = cx.stats.close_aborted.saturating_add(1);
             socket.abort();
             // Let the reset go out; the next step sees CLOSED.
@@ -500,7 +508,7 @@ impl Slot {
         match (socket.state(), socket.remote_endpoint()) {
             (State::Established | State::CloseWait, Some(remote)) => Some(remote),
             _ => {
-                log::debug!(
+                debug!(
                     "slot {}: queued connection reset by its peer, listening again",
                     self.index
                 );
@@ -522,7 +530,7 @@ impl Slot {
         stats: &mut Stats,
     ) {
         if let Some(remote) = socket.remote_endpoint() {
-            log::info!(
+            info!(
                 "port {}: reset {}, not on a local subnet",
                 config.port,
                 Peer(remote)
@@ -557,22 +565,17 @@ impl Slot {
                 self.bytes_out = self.bytes_out.saturating_add(sent as u64);
                 socket.close();
                 stats.refused_busy = stats.refused_busy.saturating_add(1);
-                log::info!("busy: refused {}, all places taken", Peer(remote));
+                info!("busy: refused {}, all places taken", Peer(remote));
             }
             None => {
                 socket.abort();
                 stats.refused_reset = stats.refused_reset.saturating_add(1);
-                log::info!("full: reset {}, all places taken", Peer(remote));
+                info!("full: reset {}, all places taken", Peer(remote));
             }
         }
         let deadline = now + config.close_timeout;
         self.phase = Phase::Busy { deadline };
         Some(deadline)
-    }
-
-    /// The slot's phase.
-    pub fn phase(&self) -> Phase {
-        self.phase
     }
 
     /// Note the slot's role at `now`: when it changed since the last
@@ -610,7 +613,7 @@ impl Slot {
         stats.accepted = stats.accepted.saturating_add(1);
         stats.active = stats.active.saturating_add(1);
         stats.peak_active = stats.peak_active.max(stats.active);
-        log::info!(
+        info!(
             "port {} slot {}: {} connected",
             cx.config.port,
             self.index,
@@ -655,7 +658,7 @@ impl Slot {
         };
         *counter = counter.saturating_add(1);
         if let Phase::Serving { remote, .. } = self.phase {
-            log::info!(
+            info!(
                 "port {} slot {}: {} {}",
                 config.port,
                 self.index,
@@ -751,7 +754,7 @@ pub(crate) fn step<'a, S: Service>(
 ) -> Option<Instant> {
     match slot.step_unserved(sockets, cx) {
         Step::Done(next) => next,
-        Step::Serve => serve(
+        Step::Serve => step_served(
             slot,
             session,
             sockets.get_mut::<Socket<'a>>(slot.handle),
@@ -773,12 +776,14 @@ pub(crate) fn admit<S: Service>(
 ) -> Option<Instant> {
     let waited = slot.take_place(socket, cx)?;
     *session = S::Session::default();
-    let next = serve(slot, session, socket, cx, shared);
+    let next = step_served(slot, session, socket, cx, shared);
     slot.count_admitted(waited, cx.stats);
     next
 }
 
-fn serve<S: Service>(
+/// A connection holding a place: exchange bytes with its service, unless
+/// nothing changed since the last exchange.
+fn step_served<S: Service>(
     slot: &mut Slot,
     session: &mut S::Session,
     socket: &mut Socket<'_>,
@@ -797,153 +802,20 @@ fn serve<S: Service>(
     slot.after_exchange(socket, exchange, wants_output, cx)
 }
 
-/// What one exchange on a connection did.
-#[derive(Default)]
-struct Exchange {
-    /// Some input was consumed or some output written.
-    moved: bool,
-    /// The service asked to close.
-    close: bool,
-    /// Bytes consumed.
-    bytes_in: u64,
-    /// Bytes written.
-    bytes_out: u64,
-}
-
-/// Offer the connection's received bytes to the service and send its
-/// answers, until the service makes no more progress.
-fn exchange<S: Service>(
-    socket: &mut Socket<'_>,
-    session: &mut S::Session,
-    stats: &mut Stats,
-    shared: &mut Shared<'_, S>,
-) -> Exchange {
-    let mut result = Exchange::default();
-    let window = shared.service.input_window();
-    loop {
-        let queued = socket.recv_queue();
-        if (queued == 0 && !shared.service.wants_output(session)) || !socket.may_send() {
-            break;
-        }
-        let Some(shown) = show(socket, shared.input, shared.output.len(), window) else {
-            break;
-        };
-        let (Some(input), Some(output)) = (
-            shared.input.get(..shown.input),
-            shared.output.get_mut(..shown.room),
-        ) else {
-            break;
-        };
-        let mut output = Output::new(output);
-        let progress = shared
-            .service
-            .receive(session, input, shown.finished, &mut output);
-        if !take_answer(
-            socket,
-            output.written(),
-            progress,
-            shown.input,
-            stats,
-            &mut result,
-        ) {
-            break;
-        }
-    }
-    result
-}
-
-/// What an exchange shows the service.
-struct Shown {
-    /// Received bytes copied to the start of the input buffer.
-    input: usize,
-    /// Room for answers.
-    room: usize,
-    /// Whether the input is all the peer will ever send.
-    finished: bool,
-}
-
-/// Copy what the service can answer now from the socket to `input`: as
-/// much as fits the room for answers (at most `output` bytes), but never
-/// less than its `window` (so a request can always be seen whole).
-/// Copying more would be copied again.
-fn show(socket: &mut Socket<'_>, input: &mut [u8], output: usize, window: usize) -> Option<Shown> {
-    let queued = socket.recv_queue();
-    let room = socket
-        .send_capacity()
-        .saturating_sub(socket.send_queue())
-        .min(output);
-    let limit = room.max(window).min(input.len());
-    let view = input.get_mut(..limit)?;
-    let shown = socket.peek_slice(view).ok()?;
-    Some(Shown {
-        input: shown,
-        room,
-        finished: socket.state() == State::CloseWait && shown == queued,
-    })
-}
-
-/// Send the service's answer (`written`), remove what it consumed of the
-/// `shown` bytes, and count both. Returns whether to offer the service
-/// more: it made progress and did not ask to close.
-fn take_answer(
-    socket: &mut Socket<'_>,
-    written: &[u8],
-    progress: Progress,
-    shown: usize,
-    stats: &mut Stats,
-    result: &mut Exchange,
-) -> bool {
-    let consumed = progress.consumed.min(shown);
-    let written_len = written.len();
-    if written_len > 0 {
-        match socket.send_slice(written) {
-            Ok(sent) if sent == written_len => {}
-            // Cannot happen: the room was free space. Do not lose the
-            // request: keep it unconsumed and stop here.
-            _ => {
-                log::warn!("transmit buffer refused an answer that fit");
-                return false;
-            }
-        }
-    }
-    discard(socket, consumed);
-    stats.bytes_in = stats.bytes_in.saturating_add(consumed as u64);
-    stats.bytes_out = stats.bytes_out.saturating_add(written_len as u64);
-    stats.answered = stats.answered.saturating_add(u64::from(progress.answered));
-    stats.rejected = stats.rejected.saturating_add(u64::from(progress.rejected));
-    result.bytes_in = result.bytes_in.saturating_add(consumed as u64);
-    result.bytes_out = result.bytes_out.saturating_add(written_len as u64);
-    if consumed == 0 && written_len == 0 {
-        return false;
-    }
-    result.moved = true;
-    if progress.close {
-        result.close = true;
-        return false;
-    }
-    true
-}
-
-/// Remove `count` bytes (already handled) from the socket's receive buffer.
-fn discard(socket: &mut Socket<'_>, mut count: usize) {
-    // The ring buffer hands out at most two contiguous pieces.
-    for _ in 0..2 {
-        if count == 0 {
-            break;
-        }
-        let taken = socket.recv(|buf| {
-            let n = buf.len().min(count);
-            (n, n)
-        });
-        match taken {
-            Ok(n) if n > 0 => count = count.saturating_sub(n),
-            _ => break,
-        }
-    }
-}
-
 /// A peer's address as people write it: `192.0.2.1:7000`, `[2001:db8::1]:7000`.
-pub struct Peer(pub IpEndpoint);
+pub(crate) struct Peer(pub IpEndpoint);
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for Peer {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self.0.addr {
+            #[cfg(feature = "ipv6")]
+            smoltcp::wire::IpAddress::Ipv6(addr) => defmt::write!(f, "[{}]:{}", addr, self.0.port),
+            #[allow(unreachable_patterns)]
+            _ => defmt::write!(f, "{}", self.0),
+        }
+    }
+}
 
 impl core::fmt::Display for Peer {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {

@@ -1,19 +1,9 @@
 //! Line framing: splitting a byte stream into lines ending in `\n`.
-//!
-//! A line's *content* is what comes before its ending; its *ending* is
-//! `\n` or `\r\n`. A line whose content is longer than the maximum is
-//! *overlong*: the framer reports it once, then skips the rest of it up to
-//! and including its `\n`, so the connection keeps working.
-//!
-//! The framer never copies and never buffers: it looks at the bytes it is
-//! shown and says what the next frame is and how many bytes it spans. The
-//! caller consumes those bytes only once it has handled the frame, so a
-//! frame that cannot be handled yet (its answer does not fit) is simply
-//! offered again later.
 
 /// One frame at the start of the input, see [`LineFramer::next`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Frame<'a> {
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum LineFrame<'a> {
     /// A complete line. At the end of the input, a last line without `\n`
     /// also counts as complete; its `ending` is then empty (or `\r`).
     Line {
@@ -25,7 +15,7 @@ pub enum Frame<'a> {
     /// The start of a line longer than the maximum: the first `span` bytes
     /// of the input belong to it. If `ended` is false its `\n` has not been
     /// seen yet, and the following bytes up to it must be skipped
-    /// ([`Mode::Skipping`]).
+    /// ([`LineMode::Skipping`]).
     Overlong {
         /// Whether the overlong line's `\n` is within the span.
         ended: bool,
@@ -43,7 +33,8 @@ pub enum Frame<'a> {
 /// Whether the framer is reading a new line or skipping the rest of an
 /// overlong one. Kept per connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Mode {
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum LineMode {
     /// The next byte starts a line.
     #[default]
     Reading,
@@ -53,6 +44,17 @@ pub enum Mode {
 }
 
 /// Splits input into lines of at most `max_len` content bytes.
+///
+/// A line's *content* is what comes before its ending; its *ending* is
+/// `\n` or `\r\n`. A line whose content is longer than the maximum is
+/// *overlong*: the framer reports it once, then skips the rest of it up to
+/// and including its `\n`, so the connection keeps working.
+///
+/// The framer never copies and never buffers: it looks at the bytes it is
+/// shown and says what the next frame is and how many bytes it spans. The
+/// caller consumes those bytes only once it has handled the frame, so a
+/// frame that cannot be handled yet (its answer does not fit) is simply
+/// offered again later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LineFramer {
     max_len: usize,
@@ -80,25 +82,30 @@ impl LineFramer {
     /// The next frame at the start of `input`, and how many bytes it spans.
     ///
     /// `finished` says that `input` is all there will ever be (the peer
-    /// closed its side). Advance [`Mode`] with [`LineFramer::advance`] once
+    /// closed its side). Advance [`LineMode`] with [`LineFramer::advance`] once
     /// the frame has been handled and its span consumed.
-    pub fn next<'a>(&self, mode: Mode, input: &'a [u8], finished: bool) -> (Frame<'a>, usize) {
+    pub fn next<'a>(
+        &self,
+        mode: LineMode,
+        input: &'a [u8],
+        finished: bool,
+    ) -> (LineFrame<'a>, usize) {
         let newline = input.iter().position(|&b| b == b'\n');
         match mode {
-            Mode::Skipping => match newline {
-                Some(i) => (Frame::Skipped { ended: true }, i.saturating_add(1)),
-                None if input.is_empty() => (Frame::Incomplete, 0),
-                None => (Frame::Skipped { ended: false }, input.len()),
+            LineMode::Skipping => match newline {
+                Some(i) => (LineFrame::Skipped { ended: true }, i.saturating_add(1)),
+                None if input.is_empty() => (LineFrame::Incomplete, 0),
+                None => (LineFrame::Skipped { ended: false }, input.len()),
             },
-            Mode::Reading => {
+            LineMode::Reading => {
                 let (line, span, ending_len) = match newline {
                     Some(i) => (input.get(..i).unwrap_or_default(), i.saturating_add(1), 1),
                     None if finished && !input.is_empty() => (input, input.len(), 0),
                     None if input.len() >= self.window() => {
                         // No `\n` within the longest possible line.
-                        return (Frame::Overlong { ended: false }, input.len());
+                        return (LineFrame::Overlong { ended: false }, input.len());
                     }
-                    None => return (Frame::Incomplete, 0),
+                    None => return (LineFrame::Incomplete, 0),
                 };
                 let (content, ending) = match line.split_last() {
                     Some((b'\r', content)) => (content, input.get(content.len()..span)),
@@ -108,21 +115,25 @@ impl LineFramer {
                     ),
                 };
                 if content.len() > self.max_len {
-                    return (Frame::Overlong { ended: true }, span);
+                    return (LineFrame::Overlong { ended: true }, span);
                 }
                 let ending = ending.unwrap_or_default();
-                (Frame::Line { content, ending }, span)
+                (LineFrame::Line { content, ending }, span)
             }
         }
     }
 
     /// The mode after `frame` has been handled.
-    pub fn advance(mode: Mode, frame: &Frame<'_>) -> Mode {
+    pub fn advance(mode: LineMode, frame: &LineFrame<'_>) -> LineMode {
         match *frame {
-            Frame::Overlong { ended: false } | Frame::Skipped { ended: false } => Mode::Skipping,
-            Frame::Overlong { ended: true } | Frame::Skipped { ended: true } => Mode::Reading,
-            Frame::Line { .. } => Mode::Reading,
-            Frame::Incomplete => mode,
+            LineFrame::Overlong { ended: false } | LineFrame::Skipped { ended: false } => {
+                LineMode::Skipping
+            }
+            LineFrame::Overlong { ended: true } | LineFrame::Skipped { ended: true } => {
+                LineMode::Reading
+            }
+            LineFrame::Line { .. } => LineMode::Reading,
+            LineFrame::Incomplete => mode,
         }
     }
 }
@@ -135,19 +146,19 @@ mod tests {
     #[test]
     fn splits_lines_and_keeps_endings() {
         let f = LineFramer::new(8);
-        let (frame, span) = f.next(Mode::Reading, b"ab\r\ncd\n", false);
+        let (frame, span) = f.next(LineMode::Reading, b"ab\r\ncd\n", false);
         assert_eq!(
             frame,
-            Frame::Line {
+            LineFrame::Line {
                 content: b"ab",
                 ending: b"\r\n"
             }
         );
         assert_eq!(span, 4);
-        let (frame, span) = f.next(Mode::Reading, b"cd\n", false);
+        let (frame, span) = f.next(LineMode::Reading, b"cd\n", false);
         assert_eq!(
             frame,
-            Frame::Line {
+            LineFrame::Line {
                 content: b"cd",
                 ending: b"\n"
             }
@@ -158,17 +169,23 @@ mod tests {
     #[test]
     fn waits_for_the_rest_of_a_line() {
         let f = LineFramer::new(8);
-        assert_eq!(f.next(Mode::Reading, b"abc", false), (Frame::Incomplete, 0));
-        assert_eq!(f.next(Mode::Reading, b"", false), (Frame::Incomplete, 0));
+        assert_eq!(
+            f.next(LineMode::Reading, b"abc", false),
+            (LineFrame::Incomplete, 0)
+        );
+        assert_eq!(
+            f.next(LineMode::Reading, b"", false),
+            (LineFrame::Incomplete, 0)
+        );
     }
 
     #[test]
     fn answers_a_last_line_without_newline() {
         let f = LineFramer::new(8);
-        let (frame, span) = f.next(Mode::Reading, b"abc\r", true);
+        let (frame, span) = f.next(LineMode::Reading, b"abc\r", true);
         assert_eq!(
             frame,
-            Frame::Line {
+            LineFrame::Line {
                 content: b"abc",
                 ending: b"\r"
             }
@@ -180,29 +197,29 @@ mod tests {
     fn reports_overlong_lines_once_then_skips() {
         let f = LineFramer::new(3);
         assert_eq!(
-            f.next(Mode::Reading, b"abcd\nxy\n", false),
-            (Frame::Overlong { ended: true }, 5)
+            f.next(LineMode::Reading, b"abcd\nxy\n", false),
+            (LineFrame::Overlong { ended: true }, 5)
         );
         // A line of exactly max_len with CRLF is fine.
         assert_eq!(
-            f.next(Mode::Reading, b"abc\r\n", false).0,
-            Frame::Line {
+            f.next(LineMode::Reading, b"abc\r\n", false).0,
+            LineFrame::Line {
                 content: b"abc",
                 ending: b"\r\n"
             }
         );
         // Without a newline in max_len + 2 bytes it cannot be a valid line.
         assert_eq!(
-            f.next(Mode::Reading, b"abcde", false),
-            (Frame::Overlong { ended: false }, 5)
+            f.next(LineMode::Reading, b"abcde", false),
+            (LineFrame::Overlong { ended: false }, 5)
         );
         assert_eq!(
-            f.next(Mode::Skipping, b"zzz", false),
-            (Frame::Skipped { ended: false }, 3)
+            f.next(LineMode::Skipping, b"zzz", false),
+            (LineFrame::Skipped { ended: false }, 3)
         );
         assert_eq!(
-            f.next(Mode::Skipping, b"zz\nok\n", false),
-            (Frame::Skipped { ended: true }, 3)
+            f.next(LineMode::Skipping, b"zz\nok\n", false),
+            (LineFrame::Skipped { ended: true }, 3)
         );
     }
 }

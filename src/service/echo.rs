@@ -1,6 +1,6 @@
 //! The echo service of RFC 862: every byte received is sent back.
 
-use crate::service::{Output, Progress, Service};
+use super::{Output, Progress, Service};
 
 /// The echo service. It answers whatever is available, as much as the
 /// transmit buffer takes, so it needs no framing and no per-connection

@@ -1,19 +1,19 @@
 //! A bound on how fast the device answers ping.
-//!
-//! smoltcp answers every ICMP echo request it receives (feature
-//! `auto-icmp-echo-reply`); a flood of pings would make the device spend
-//! its time and its link on replies. [`EchoLimiter`] wraps a
-//! [`Device`] and lets echo requests through at a bounded rate (a token
-//! bucket); the others are dropped before the stack sees them. Every other
-//! frame passes untouched, without a copy.
 
 use smoltcp::phy::{self, Device, DeviceCapabilities, PacketMeta};
 use smoltcp::time::Instant;
 
 /// A device whose received ICMP echo requests (IPv4 and IPv6) are limited
 /// to `rate` per second, with bursts of up to `burst`.
+///
+/// smoltcp answers every ICMP echo request it receives (feature
+/// `auto-icmp-echo-reply`); a flood of pings would make the device spend
+/// its time and its link on replies. [`PingLimiter`] wraps a
+/// [`Device`] and lets echo requests through at a bounded rate (a token
+/// bucket); the others are dropped before the stack sees them. Every other
+/// frame passes untouched, without a copy.
 #[derive(Debug)]
-pub struct EchoLimiter<D> {
+pub struct PingLimiter<D> {
     inner: D,
     bucket: Bucket,
 }
@@ -68,12 +68,12 @@ impl Bucket {
     }
 }
 
-impl<D: Device> EchoLimiter<D> {
+impl<D: Device> PingLimiter<D> {
     /// Limit `inner`'s echo requests to `rate` per second, bursts of up to
     /// `burst` (at least 1).
     pub fn new(inner: D, rate: u32, burst: u32) -> Self {
         let capacity = u64::from(burst.max(1)) * WHOLE;
-        EchoLimiter {
+        PingLimiter {
             inner,
             bucket: Bucket {
                 rate,
@@ -142,7 +142,7 @@ impl<T: phy::RxToken> phy::RxToken for RxToken<'_, T> {
     }
 }
 
-impl<D: Device> Device for EchoLimiter<D> {
+impl<D: Device> Device for PingLimiter<D> {
     type RxToken<'a>
         = RxToken<'a, D::RxToken<'a>>
     where

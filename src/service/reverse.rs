@@ -1,30 +1,13 @@
 //! The lecture's service: every message is answered reversed.
-//!
-//! Reversal keeps characters whole: valid UTF-8 is reversed by Unicode
-//! scalar value (`Olá, mundo` becomes `odnum ,álO`); each byte that is not
-//! part of a valid UTF-8 character is reversed as a byte of its own.
-//!
-//! Two framings say what a message is:
-//!
-//! - [`Framing::Line`] (default): a line ending in `\n`. The answer is the
-//!   line's content reversed followed by the same ending (`\n` or `\r\n`),
-//!   one answer per line however the lines arrive in segments. A line longer
-//!   than the maximum is answered with one line
-//!   `error: line longer than MAX bytes` and skipped up to its `\n`; the
-//!   connection keeps working. A last line without `\n` is answered when the
-//!   client closes its side.
-//! - [`Framing::Chunk`]: the lecture's own behaviour (`recv(1024)`, answer
-//!   reversed): whatever bytes are available, up to the maximum, are
-//!   answered reversed with nothing added. A multi-byte character split
-//!   across two reads is reversed as bytes.
 
 use core::fmt::Write as _;
 
-use crate::line::{Frame, LineFramer, Mode};
-use crate::service::{Output, Progress, Service};
+use super::line::{LineFrame, LineFramer, LineMode};
+use super::{Output, Progress, Service};
 
-/// What a message is; see the [module docs](self).
+/// What a message is; see [`Reverse`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Framing {
     /// One message per line ending in `\n`.
     #[default]
@@ -38,6 +21,24 @@ pub enum Framing {
 const ERROR_LINE_CAPACITY: usize = 56;
 
 /// The reverse service.
+///
+/// Reversal keeps characters whole: valid UTF-8 is reversed by Unicode
+/// scalar value (`Olá, mundo` becomes `odnum ,álO`); each byte that is not
+/// part of a valid UTF-8 character is reversed as a byte of its own.
+///
+/// Two framings say what a message is:
+///
+/// - [`Framing::Line`] (default): a line ending in `\n`. The answer is the
+///   line's content reversed followed by the same ending (`\n` or `\r\n`),
+///   one answer per line however the lines arrive in segments. A line longer
+///   than the maximum is answered with one line
+///   `error: line longer than MAX bytes` and skipped up to its `\n`; the
+///   connection keeps working. A last line without `\n` is answered when the
+///   client closes its side.
+/// - [`Framing::Chunk`]: the lecture's own behaviour (`recv(1024)`, answer
+///   reversed): whatever bytes are available, up to the maximum, are
+///   answered reversed with nothing added. A multi-byte character split
+///   across two reads is reversed as bytes.
 #[derive(Debug, Clone)]
 pub struct Reverse {
     framing: Framing,
@@ -79,7 +80,7 @@ impl Reverse {
 
     fn receive_lines(
         &self,
-        mode: &mut Mode,
+        mode: &mut LineMode,
         input: &[u8],
         finished: bool,
         output: &mut Output<'_>,
@@ -89,8 +90,8 @@ impl Reverse {
             let rest = input.get(progress.consumed..).unwrap_or_default();
             let (frame, span) = self.framer.next(*mode, rest, finished);
             let handled = match frame {
-                Frame::Incomplete => break,
-                Frame::Line { content, ending } => {
+                LineFrame::Incomplete => break,
+                LineFrame::Line { content, ending } => {
                     let answer_len = content.len().saturating_add(ending.len());
                     match output.claim(answer_len) {
                         Ok(room) => {
@@ -103,14 +104,14 @@ impl Reverse {
                         Err(_) => false,
                     }
                 }
-                Frame::Overlong { .. } => {
+                LineFrame::Overlong { .. } => {
                     let written = output.write(self.error_line.as_bytes()).is_ok();
                     if written {
                         progress.rejected = progress.rejected.saturating_add(1);
                     }
                     written
                 }
-                Frame::Skipped { .. } => true,
+                LineFrame::Skipped { .. } => true,
             };
             if !handled {
                 break;
@@ -189,7 +190,7 @@ const fn error_line_len(max_len: usize) -> usize {
 }
 
 impl Service for Reverse {
-    type Session = Mode;
+    type Session = LineMode;
 
     fn name(&self) -> &'static str {
         "reverse"
@@ -205,7 +206,7 @@ impl Service for Reverse {
 
     fn receive(
         &mut self,
-        session: &mut Mode,
+        session: &mut LineMode,
         input: &[u8],
         finished: bool,
         output: &mut Output<'_>,

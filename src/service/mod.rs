@@ -1,17 +1,12 @@
 //! The [`Service`] trait: the protocol spoken on every connection.
-//!
-//! The server owns the sockets and the loop; a service only turns received
-//! bytes into answer bytes. It is called with everything the connection has
-//! received so far (as much as fits the server's input buffer) and with room
-//! for its answer (as much as the socket's transmit buffer can take now). It
-//! says how many input bytes it has answered; only those leave the socket's
-//! receive buffer. What it does not consume is offered again on the next
-//! call, together with whatever arrived since.
-//!
-//! This is how backpressure works without losing data: a service consumes a
-//! request only when its whole answer fits in `output`. A client that never
-//! reads fills its transmit buffer, its requests stay in its receive buffer,
-//! and its TCP window closes; no other connection is affected.
+
+mod echo;
+mod line;
+mod reverse;
+
+pub use echo::Echo;
+pub use line::{LineFrame, LineFramer, LineMode};
+pub use reverse::{reverse_into, Framing, Reverse};
 
 /// Room for a service's answer: a window into the server's output buffer,
 /// no larger than the free space of the connection's transmit buffer.
@@ -115,6 +110,19 @@ pub struct Progress {
 /// needs to remember between calls lives in its [`Service::Session`], which
 /// the server keeps one of per pool socket (so its size is part of the
 /// per-connection memory, see [`Server`](crate::Server)).
+///
+/// The server owns the sockets and the loop; a service only turns received
+/// bytes into answer bytes. It is called with everything the connection has
+/// received so far (as much as fits the server's input buffer) and with room
+/// for its answer (as much as the socket's transmit buffer can take now). It
+/// says how many input bytes it has answered; only those leave the socket's
+/// receive buffer. What it does not consume is offered again on the next
+/// call, together with whatever arrived since.
+///
+/// This is how backpressure works without losing data: a service consumes a
+/// request only when its whole answer fits in `output`. A client that never
+/// reads fills its transmit buffer, its requests stay in its receive buffer,
+/// and its TCP window closes; no other connection is affected.
 pub trait Service {
     /// Per-connection state. Reset to `Default` when a client connects.
     type Session: Default;

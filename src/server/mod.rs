@@ -1,0 +1,448 @@
+//! The socket pool, its select-like poll step, and admission.
+
+mod admission;
+mod error;
+mod ingress;
+mod report;
+mod services;
+
+pub use error::{Buffer, Error};
+pub use report::{ServiceView, SocketView, View, MAX_SERVICES};
+pub(crate) use services::sealed::Steps;
+pub use services::{Services, Syn};
+
+use smoltcp::iface::{Interface, SocketHandle, SocketSet};
+use smoltcp::phy::Device;
+use smoltcp::socket::tcp;
+use smoltcp::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::connection::{self, holds_place, Phase, Role, Shared, Slot};
+use crate::service::Service;
+use crate::stats::Stats;
+use admission::{serving_count, Admission};
+
+/// The memory a [`Server`] runs in, all given by the caller.
+pub struct Resources<'a, const N: usize> {
+    /// The pool: every socket with its own buffers. The first
+    /// `clients + spare` are used (see [`Config::clients`],
+    /// [`Config::spare`]); each of those needs buffers for one client.
+    pub pool: [tcp::Socket<'a>; N],
+    /// Scratch for received bytes shown to the service; at least
+    /// [`Service::input_window`] bytes.
+    pub input: &'a mut [u8],
+    /// Scratch for the service's answers; at least
+    /// [`Service::output_window`] bytes.
+    pub output: &'a mut [u8],
+}
+
+/// A select-style server over a fixed pool of `N` smoltcp TCP sockets; see
+/// the docs below.
+///
+/// smoltcp has no listening socket: a [`tcp::Socket`] in LISTEN takes the
+/// first SYN for its port and from then on serves that one connection, and
+/// the interface hands a SYN to the *first* listening socket in the
+/// [`SocketSet`]. A [`Server`] therefore owns a fixed pool of `N` sockets
+/// on the service port. Its capacity ([`Config::clients`]) is the number of
+/// connections served at once; the pool holds that many sockets plus
+/// spare ones ([`Config::spare`]), and roles rotate among them (see
+/// [`Role`]):
+///
+/// - a connection holds a client place only while it is served; once the
+///   server is done with it, its socket lingers in the closing handshake
+///   without one;
+/// - every free socket listens; when a SYN arrives and none does, one is
+///   taken back for it (closed, then closing with nothing or only our FIN
+///   unacknowledged, then a done connection, then a half-open handshake
+///   from the address holding the most), never a served connection and
+///   never unacknowledged answer bytes; with nothing to take back, the
+///   SYN is dropped and the client sends it again;
+/// - a handshake that finishes while every place is taken waits for one
+///   up to [`Config::queue_wait`], then gets the full-server answer.
+/// - a SYN from a peer the server does not answer ([`Config::peers`]:
+///   not on the interface's own subnets) gets a reset instead of a
+///   SYN-ACK.
+///
+/// [`Server::poll`] is the whole loop body: receive each frame (looking
+/// at it first while no socket listens), walk every socket once (read,
+/// answer, close, give waiting connections the free places), send what was
+/// written, and return how long the caller may sleep.
+///
+/// # Memory
+///
+/// Everything is fixed when the server is made. Per socket, client place
+/// or spare alike:
+///
+/// - the socket's receive and transmit buffers (the caller's, any size at
+///   least the service's windows);
+/// - one `tcp::Socket` control block and one `SocketStorage` entry
+///   (smoltcp's);
+/// - one slot (its handle, role and counts) and one service session in
+///   the server,
+///   [`Server::SLOT_SIZE`] bytes together.
+///
+/// Shared by all connections: the input and output scratch buffers (each at
+/// least the service's window, e.g. 1026 bytes for lines of 1024).
+pub struct Server<'a, S: Service, const N: usize> {
+    /// Everything that is the same whatever the service and pool size.
+    core: Admission,
+    /// What the last walk returned: when the slots' timers next need one.
+    next_walk: Option<Instant>,
+    slots: [Slot; N],
+    /// The service session of each slot, in the same order.
+    sessions: [S::Session; N],
+    service: S,
+    input: &'a mut [u8],
+    output: &'a mut [u8],
+}
+
+impl<'a, S: Service, const N: usize> Server<'a, S, N> {
+    /// Bytes of server state per pool socket, besides the socket and its
+    /// buffers: its slot and its service session.
+    pub const SLOT_SIZE: usize = core::mem::size_of::<Slot>() + core::mem::size_of::<S::Session>();
+
+    /// Make a server: configure the pool sockets, add them to `sockets`,
+    /// and make the ones in use listen on the service port.
+    ///
+    /// # Example
+    ///
+    /// A server on your [`Device`] and interface (here
+    /// smoltcp's in-memory loopback), and a client on the same interface:
+    ///
+    /// ```
+    /// use multiserve::{Config, Resources, Reverse, Server};
+    /// use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
+    /// use smoltcp::phy::{Loopback, Medium};
+    /// use smoltcp::socket::tcp;
+    /// use smoltcp::time::{Duration, Instant};
+    /// use smoltcp::wire::{EthernetAddress, IpAddress, IpCidr};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let mut device = Loopback::new(Medium::Ethernet);
+    /// let mac = EthernetAddress([2, 0, 0, 0, 0, 1]);
+    /// let mut iface = Interface::new(IfaceConfig::new(mac.into()), &mut device, Instant::ZERO);
+    /// let address = IpAddress::v4(10, 0, 0, 1);
+    /// iface.update_ip_addrs(|addrs| addrs.push(IpCidr::new(address, 24)).unwrap());
+    /// let mut sockets = SocketSet::new(vec![]);
+    ///
+    /// // Every socket gets buffers that hold a line and its answer.
+    /// let socket = || {
+    ///     let buffer = || tcp::SocketBuffer::new(vec![0; 2048]);
+    ///     tcp::Socket::new(buffer(), buffer())
+    /// };
+    /// let (mut input, mut output) = ([0; 1026], [0; 1026]);
+    /// let resources = Resources {
+    ///     pool: [socket(), socket(), socket()],
+    ///     input: &mut input,
+    ///     output: &mut output,
+    /// };
+    /// // Three sockets: two clients at once and one spare (the defaults).
+    /// let mut server: Server<_, 3> =
+    ///     Server::new(Config::default(), Reverse::default(), resources, &mut sockets)?;
+    ///
+    /// let client = sockets.add(socket());
+    /// let port = server.config().port;
+    /// sockets
+    ///     .get_mut::<tcp::Socket>(client)
+    ///     .connect(iface.context(), (address, port), 49152)?;
+    ///
+    /// let mut now = Instant::ZERO;
+    /// let mut sent = false;
+    /// let mut answer = Vec::new();
+    /// while !answer.ends_with(b"\n") {
+    ///     // The whole loop body; a board then sleeps until `delay` passes
+    ///     // or its NIC interrupts.
+    ///     server.poll(now, &mut iface, &mut device, &mut sockets);
+    ///     let delay = server.poll_delay(now, &mut iface, &sockets);
+    ///     let c = sockets.get_mut::<tcp::Socket>(client);
+    ///     if c.may_send() && !sent {
+    ///         c.send_slice(b"hello\n")?;
+    ///         sent = true;
+    ///     }
+    ///     if c.can_recv() {
+    ///         c.recv(|data| (data.len(), answer.extend_from_slice(data)))?;
+    ///     }
+    ///     now += delay.map_or(Duration::from_millis(1), |d| d.min(Duration::from_millis(1)));
+    ///     assert!(now < Instant::from_secs(1), "no answer");
+    /// }
+    /// assert_eq!(answer, b"olleh\n");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    ///
+    /// # Panics
+    ///
+    /// As [`SocketSet::add`], if `sockets` has no room for `N` more sockets.
+    pub fn new(
+        config: Config,
+        service: S,
+        resources: Resources<'a, N>,
+        sockets: &mut SocketSet<'a>,
+    ) -> Result<Self, Error> {
+        let Resources {
+            pool,
+            input,
+            output,
+        } = resources;
+        let core = Admission::new(
+            config,
+            service.input_window(),
+            service.output_window(),
+            service.peers(),
+            &pool,
+            input.len(),
+            output.len(),
+        )?;
+        let mut index = 0;
+        let mut slots = pool.map(|socket| {
+            let slot = core.add(index, socket, sockets);
+            index += 1;
+            slot
+        });
+        core.arm_pool(&mut slots, sockets, Self::SLOT_SIZE)?;
+        Ok(Server {
+            core,
+            next_walk: None,
+            slots,
+            sessions: core::array::from_fn(|_| S::Session::default()),
+            service,
+            input,
+            output,
+        })
+    }
+
+    /// One turn of the loop: receive each frame, walk every socket once,
+    /// send what was written; [`Services::poll`] over this one server.
+    /// Then [`Server::poll_delay`] says how long the caller may sleep.
+    pub fn poll<D: Device + ?Sized>(
+        &mut self,
+        now: Instant,
+        iface: &mut Interface,
+        device: &mut D,
+        sockets: &mut SocketSet<'a>,
+    ) {
+        Services::poll(self, now, iface, device, sockets)
+    }
+
+    /// When [`Server::poll`] is next needed (`None`: when the device has a
+    /// frame): [`Services::poll_at`] over this one server.
+    pub fn poll_at(
+        &self,
+        now: Instant,
+        iface: &mut Interface,
+        sockets: &SocketSet<'a>,
+    ) -> Option<Instant> {
+        Services::poll_at(self, now, iface, sockets)
+    }
+
+    /// How long the caller may sleep before [`Server::poll`] is next
+    /// needed (`None`: until the device has a frame):
+    /// [`Services::poll_delay`] over this one server.
+    pub fn poll_delay(
+        &self,
+        now: Instant,
+        iface: &mut Interface,
+        sockets: &SocketSet<'a>,
+    ) -> Option<Duration> {
+        Services::poll_delay(self, now, iface, sockets)
+    }
+
+    /// Walk every socket once: admit or drop new handshakes, hand received
+    /// bytes to the service, queue its answers, close what is finished,
+    /// give waiting connections a free place or the full-server answer,
+    /// and keep a socket listening. For callers that drive the interface
+    /// themselves, between its ingress and egress; [`Server::poll`] does
+    /// all three. `iface` is the interface the sockets are served on: its
+    /// addresses say which peers are local ([`Config::peers`]). Returns
+    /// when the server's own timers next need a walk.
+    pub fn walk(
+        &mut self,
+        now: Instant,
+        iface: &Interface,
+        sockets: &mut SocketSet<'a>,
+    ) -> Option<Instant> {
+        // A SYN taken since the last look: the caller polled the interface
+        // itself (`poll` looks after every frame, and walks with
+        // `walk_pool`).
+        self.core
+            .syns_taken(&mut self.slots, now, iface.ip_addrs(), sockets);
+        self.walk_pool(now, sockets)
+    }
+
+    /// The walk of [`Server::walk`], once every SYN taken is known.
+    fn walk_pool(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
+        let Server {
+            core,
+            next_walk,
+            slots,
+            sessions,
+            service,
+            input,
+            output,
+        } = self;
+        let mut shared = Shared {
+            service,
+            input,
+            output,
+        };
+        let mut tally = Tally::default();
+        {
+            let in_use = core.in_use;
+            let mut cx = core.cx(now);
+            for (slot, session) in slots.iter_mut().zip(sessions.iter_mut()).take(in_use) {
+                let next = connection::step(slot, session, sockets, &mut cx, &mut shared);
+                tally.add(next, slot, sockets);
+            }
+        }
+        let mut next = tally.next;
+        if tally.queued {
+            // Give queued connections the free places, oldest first.
+            let mut serving = tally.serving;
+            while let Some(i) = core.next_admitted(slots, serving) {
+                let (Some(slot), Some(session)) = (slots.get_mut(i), sessions.get_mut(i)) else {
+                    break;
+                };
+                let socket = sockets.get_mut::<tcp::Socket<'a>>(slot.handle);
+                let mut cx = core.cx(now);
+                next = earliest(
+                    next,
+                    connection::admit(slot, session, socket, &mut cx, &mut shared),
+                );
+                serving = serving_count(slots, sockets);
+            }
+            next = earliest(next, core.refuse_waiting(slots, now, sockets));
+        }
+        core.end_walk(slots, now, sockets);
+        *next_walk = next;
+        next
+    }
+
+    /// Stop accepting clients; answer what connected clients have already
+    /// sent, then close their connections. Poll until
+    /// [`Server::is_shut_down`].
+    pub fn shutdown(&mut self, sockets: &mut SocketSet<'a>) {
+        self.core.shutdown(&mut self.slots, sockets);
+    }
+
+    /// Whether a shutdown has finished: every connection is closed.
+    pub fn is_shut_down(&self) -> bool {
+        self.core.is_shut_down(&self.slots)
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.core.stats
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.core.config
+    }
+
+    /// The capacity: how many clients are served at once.
+    pub fn clients(&self) -> usize {
+        self.core.clients
+    }
+
+    /// The spare sockets: those in use beyond the capacity.
+    pub fn spare(&self) -> usize {
+        self.core.spare()
+    }
+
+    /// The service.
+    pub fn service(&self) -> &S {
+        &self.service
+    }
+
+    /// The pool's sockets, in socket-set order, with their roles (those
+    /// beyond the sockets in use are always [`Role::Off`]).
+    pub fn slots(&self) -> impl Iterator<Item = (SocketHandle, Role)> + '_ {
+        self.slots.iter().map(|s| (s.handle, s.phase.role()))
+    }
+
+    /// The service, to hand it the server's own report (the status
+    /// service's view of itself); see [`Watched`](crate::Watched).
+    pub(crate) fn report_into<const R: usize>(
+        &mut self,
+        now: Instant,
+        sockets: &SocketSet<'a>,
+        view: impl FnOnce(&mut S) -> &mut View<R>,
+    ) {
+        let name = self.service.name();
+        let view = view(&mut self.service);
+        self.core.describe(name, &self.slots, now, sockets, view);
+    }
+
+    /// The service, to change it between poll steps.
+    pub(crate) fn service_mut(&mut self) -> &mut S {
+        &mut self.service
+    }
+}
+
+impl<'a, S: Service, const N: usize> Steps<'a> for Server<'a, S, N> {
+    fn prepare(&mut self, sockets: &mut SocketSet<'a>) -> bool {
+        self.core.listener(&mut self.slots, sockets)
+    }
+
+    fn syn(&mut self, port: u16, now: Instant, sockets: &mut SocketSet<'a>) -> Syn {
+        self.core.syn(&mut self.slots, port, now, sockets)
+    }
+
+    fn frame_done(&mut self, now: Instant, iface: &Interface, sockets: &mut SocketSet<'a>) -> bool {
+        self.core
+            .frame_done(&mut self.slots, now, iface.ip_addrs(), sockets)
+    }
+
+    fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
+        self.walk_pool(now, sockets)
+    }
+
+    fn next_walk(&self) -> Option<Instant> {
+        self.next_walk
+    }
+
+    fn report<const R: usize>(&self, now: Instant, sockets: &SocketSet<'a>, view: &mut View<R>) {
+        self.core
+            .describe(self.service.name(), &self.slots, now, sockets, view);
+    }
+
+    fn stop(&mut self, sockets: &mut SocketSet<'a>) {
+        self.core.shutdown(&mut self.slots, sockets);
+    }
+
+    fn stopped(&self) -> bool {
+        self.core.is_shut_down(&self.slots)
+    }
+}
+
+/// What a walk saw of the slots it stepped.
+#[derive(Default)]
+struct Tally {
+    /// When the slots next need a step because of their own timers.
+    next: Option<Instant>,
+    /// Connections holding a client place.
+    serving: usize,
+    /// Whether a connection waits for a place.
+    queued: bool,
+}
+
+impl Tally {
+    /// `slot` was stepped, and next needs a step at `next`.
+    fn add(&mut self, next: Option<Instant>, slot: &Slot, sockets: &SocketSet<'_>) {
+        self.next = earliest(self.next, next);
+        self.queued |= matches!(slot.phase, Phase::Queued { .. });
+        self.serving += usize::from(holds_place(
+            slot.phase,
+            sockets.get::<tcp::Socket>(slot.handle),
+        ));
+    }
+}
+
+/// The earlier of two optional deadlines.
+pub(crate) fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
