@@ -50,7 +50,7 @@ if [ "${FIRMWARE_SKIP_LINT:-0}" != 1 ]; then
     (
         cd "$here/board"
         cargo fmt --check
-        # Its pure logic (clock, PHY scan, log throttle, Wi-Fi security) is
+        # Its pure logic (clock, PHY scan, Wi-Fi security) is
         # tested on the host.
         cargo test --locked --lib
         cargo clippy --locked --tests -- -D warnings

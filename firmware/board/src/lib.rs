@@ -13,7 +13,6 @@
 //! - [`clock`]: a 32-bit counter extended to 64 bits, and the sleep loop
 //!   that reads the clock at least every [`clock::MAX_SLEEP`].
 //! - [`mdio`]: finding a PHY on an MDIO bus, at any address, for a while.
-//! - [`throttle`]: a log line at most once per interval.
 //! - With the feature `defmt`, the board layer's own lines go through
 //!   `defmt` instead of `log`, and [`halt`] takes a `defmt::Format`.
 //! - [`wifi`]: the security a Wi-Fi station requires, from its password.
@@ -43,7 +42,6 @@ mod rx_frame;
 pub mod serve;
 #[cfg(feature = "cortex-m")]
 pub mod systick;
-pub mod throttle;
 pub mod wifi;
 
 pub use output::{halt, Console, PanicLine, RecordLine};
