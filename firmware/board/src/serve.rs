@@ -137,7 +137,8 @@ where
     L: FnMut(&mut D, Instant) -> Link,
     S: FnMut(&mut D, Option<Instant>),
 {
-    Stack::new(board)?.run(link, sleep)
+    let mut stack = Stack::new(board)?;
+    stack.run(link, sleep)
 }
 
 /// What a board whose loop is an async task (its driver runs on an
@@ -240,7 +241,7 @@ impl<D: Device> Stack<D> {
 
     /// The loop of [`serve`], for ever: a turn, then `sleep` with the
     /// device until the turn's deadline.
-    pub fn run<L, S>(mut self, mut link: L, mut sleep: S) -> !
+    pub fn run<L, S>(&mut self, mut link: L, mut sleep: S) -> !
     where
         L: FnMut(&mut D, Instant) -> Link,
         S: FnMut(&mut D, Option<Instant>),
@@ -254,8 +255,10 @@ impl<D: Device> Stack<D> {
     /// The same loop as an async task, for a board whose driver runs on an
     /// executor: each turn runs with the task's waker (handed to the
     /// board's [`Wait::link`]), then the task awaits [`Wait::sleep`] until
-    /// the turn's deadline or the driver's wake.
-    pub async fn run_async<W: Wait<D>>(mut self, mut wait: W) -> ! {
+    /// the turn's deadline or the driver's wake. It borrows the stack: a
+    /// future that held it by value would hold a second copy of it beside
+    /// the caller's.
+    pub async fn run_async<W: Wait<D>>(&mut self, mut wait: W) -> ! {
         loop {
             let until = poll_fn(|cx| {
                 Poll::Ready(self.turn(|device, now| wait.link(device, now, cx.waker())))

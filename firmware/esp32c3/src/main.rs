@@ -127,7 +127,7 @@ async fn main(spawner: Spawner) -> ! {
         fallback: Ipv4Cidr::new(Ipv4Address::new(192, 168, 69, 1), 24),
         gateway: None,
     };
-    let stack = match Stack::new(board) {
+    let mut stack = match Stack::new(board) {
         Ok(stack) => stack,
         Err(e) => halt(e),
     };
