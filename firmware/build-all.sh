@@ -11,7 +11,9 @@
 # FIRMWARE_SKIP_LINT=1.
 # The boards in `without_status` are also built (and linted) without the
 # status service (`--no-default-features`): the table's `BOARD/no-status`
-# rows, and what the service costs. Exits non-zero if any step fails.
+# rows, and what the service costs. Exits non-zero if any step fails, or
+# if the default AN385 image (vector table + .text + .rodata + the initial
+# values of .data) is larger than its 64 KiB budget, FLASH_BUDGET.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -22,6 +24,9 @@ boards=(
     "qemu-riscv32 riscv32imac-unknown-none-elf"
     "esp32c3 riscv32imc-unknown-none-elf"
 )
+# The flash the default AN385 image may take, in bytes (64 KiB).
+FLASH_BUDGET=65536
+
 # Boards built a second time without the feature `status` (all four: only
 # the board layer and the board crate are compiled again).
 without_status=(mps2-an385 nucleo-f429zi qemu-riscv32 esp32c3)
@@ -45,11 +50,13 @@ if [ "${FIRMWARE_SKIP_LINT:-0}" != 1 ]; then
     (
         cd "$here/board"
         cargo fmt --check
-        # Its pure logic (clock, PHY scan, log throttle, Wi-Fi security) is
+        # Its pure logic (clock, PHY scan, Wi-Fi security) is
         # tested on the host.
         cargo test --locked --lib
         cargo clippy --locked --tests -- -D warnings
         cargo clippy --locked --target thumbv7m-none-eabi --features cortex-m -- -D warnings
+        cargo clippy --locked --target thumbv7m-none-eabi --no-default-features \
+            --features status,cortex-m,defmt -- -D warnings
         cargo clippy --locked --target riscv32imac-unknown-none-elf -- -D warnings
         cargo clippy --locked --target thumbv7m-none-eabi --no-default-features \
             --features cortex-m -- -D warnings
@@ -129,3 +136,11 @@ for board in "${without_status[@]}"; do
         $((${flash_of[$board]} - ${flash_of[$without]})) \
         $((${ram_of[$board]} - ${ram_of[$without]}))
 done
+
+echo
+flash=${flash_of[mps2-an385]}
+if [ "$flash" -gt "$FLASH_BUDGET" ]; then
+    echo "FAIL: the mps2-an385 image takes $flash bytes of flash, over its budget of $FLASH_BUDGET"
+    exit 1
+fi
+echo "mps2-an385 image: $flash bytes of flash, $((FLASH_BUDGET - flash)) under its budget of $FLASH_BUDGET"

@@ -4,13 +4,17 @@
 //! - [`memory`]: the static socket buffers, scratch buffers and socket set,
 //!   sized from the service the boards run.
 //! - [`serve`](mod@serve): the server, DHCPv4 with a static fallback, and the main
-//!   loop that polls them and sleeps until the earliest deadline.
-//! - [`output`]: the lines a board prints (log records, the panic line)
-//!   and halting after a fatal set-up error.
+//!   loop that polls them and sleeps until the earliest deadline, blocking
+//!   or as an async task ([`Stack::run_async`]).
+//! - [`output`]: the lines a board prints (log records, the panic line),
+//!   the [`Console`] logger that prints them through the board's printer,
+//!   the body of a board's panic handler, and halting after a fatal
+//!   set-up error.
 //! - [`clock`]: a 32-bit counter extended to 64 bits, and the sleep loop
 //!   that reads the clock at least every [`clock::MAX_SLEEP`].
 //! - [`mdio`]: finding a PHY on an MDIO bus, at any address, for a while.
-//! - [`throttle`]: a log line at most once per interval.
+//! - With the feature `defmt`, the board layer's own lines go through
+//!   `defmt` instead of `log`, and [`halt`] takes a `defmt::Format`.
 //! - [`wifi`]: the security a Wi-Fi station requires, from its password.
 //! - `systick` (feature `cortex-m`): a 1 kHz clock from SysTick and a
 //!   `wfi` sleep that cannot miss an interrupt.
@@ -27,6 +31,9 @@
 #![deny(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
+#[macro_use]
+mod fmt;
+
 pub mod clock;
 pub mod mdio;
 pub mod memory;
@@ -35,12 +42,11 @@ mod rx_frame;
 pub mod serve;
 #[cfg(feature = "cortex-m")]
 pub mod systick;
-pub mod throttle;
 pub mod wifi;
 
-pub use output::{halt, PanicLine, RecordLine};
+pub use output::{halt, Console, PanicLine, RecordLine};
 pub use rx_frame::RxFrame;
-pub use serve::{serve, Board, Error, Link, Stack};
+pub use serve::{serve, Board, Error, Link, Stack, Wait};
 
 use multiserve::Framing;
 use smoltcp::time::Duration;

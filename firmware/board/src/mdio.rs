@@ -42,6 +42,13 @@ impl fmt::Display for PhyId {
     }
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for PhyId {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{=u16:04x}:{=u16:04x}", self.id1, self.id2)
+    }
+}
+
 /// Where the wanted PHY answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Found {
@@ -71,6 +78,22 @@ impl fmt::Display for NotFound {
         match self.other {
             Some(other) => write!(f, "; address {} has ID {}", other.address, other.id),
             None => write!(f, ": nothing answers on the MDIO bus"),
+        }
+    }
+}
+
+#[cfg(feature = "defmt")]
+impl defmt::Format for NotFound {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(
+            f,
+            "no PHY found at MDIO addresses 0-31 in {=u64} ms ({=u32} rounds)",
+            PHY_SCAN_TIME.total_millis(),
+            self.rounds
+        );
+        match self.other {
+            Some(other) => defmt::write!(f, "; address {=u8} has ID {}", other.address, other.id),
+            None => defmt::write!(f, ": nothing answers on the MDIO bus"),
         }
     }
 }

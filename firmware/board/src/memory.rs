@@ -2,8 +2,10 @@
 //!
 //! All socket buffers and both scratch buffers are one `static` of zeros,
 //! so they land in `.bss` and cost no flash. The socket set's entries are a
-//! second `static`: an empty entry is not all zeros, and would pull the
-//! buffers into `.data`.
+//! second `static`, left uninitialised in `.bss` and filled with empty
+//! entries when [`Memory::take`] hands it out: an empty entry is not all
+//! zeros, so as a constant it would be in `.data`, an image of 336 bytes
+//! per entry in flash.
 //!
 //! Per pool socket (client or spare, all alike): [`SOCKET_RX`] +
 //! [`SOCKET_TX`] bytes of buffers, one socket-set entry and one server
@@ -18,7 +20,7 @@
 use multiserve::{Resources, Reverse};
 use smoltcp::iface::SocketStorage;
 use smoltcp::socket::tcp;
-use static_cell::ConstStaticCell;
+use static_cell::{ConstStaticCell, StaticCell};
 
 use crate::{FRAMING, MAX_LINE, POOL, SOCKET_RX, SOCKET_TX};
 #[cfg(feature = "status")]
@@ -100,8 +102,7 @@ static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers {
     status_output: [0; STATUS_OUTPUT],
 });
 
-static SOCKET_STORAGE: ConstStaticCell<[SocketStorage<'static>; SOCKETS]> =
-    ConstStaticCell::new([SocketStorage::EMPTY; SOCKETS]);
+static SOCKET_STORAGE: StaticCell<[SocketStorage<'static>; SOCKETS]> = StaticCell::new();
 
 /// The server's memory, handed out once.
 pub struct Memory {
@@ -118,7 +119,7 @@ impl Memory {
     /// The memory, the first time; `None` after that.
     pub fn take() -> Option<Memory> {
         let buffers = BUFFERS.try_take()?;
-        let sockets = SOCKET_STORAGE.try_take()?;
+        let sockets = SOCKET_STORAGE.try_init([SocketStorage::EMPTY; SOCKETS])?;
         let resources = Resources {
             pool: buffers.pool.each_mut().map(SocketBuffers::socket),
             input: &mut buffers.input,

@@ -15,12 +15,16 @@
 //!    three (server, addressing, next link check), or until the NIC has
 //!    work; no deadline means the NIC alone wakes it.
 //!
-//! Step 2 is [`Stack::poll`], for a board that runs a loop of its own.
+//! The loop is [`Stack::run`]; [`Stack::run_async`] is the same loop for a
+//! board whose driver runs on an executor: an `async fn` that awaits the
+//! board's [`Wait::sleep`] (its timer, or the driver's wake) instead of
+//! blocking. Step 2 is [`Stack::poll`].
 
 use core::convert::Infallible;
 use core::fmt;
+use core::future::{poll_fn, Future};
+use core::task::{Poll, Waker};
 
-use log::{info, warn};
 use multiserve::{AddressChange, Addressing};
 use multiserve::{Config as ServerConfig, Reverse, Server};
 #[cfg(feature = "status")]
@@ -80,6 +84,16 @@ impl fmt::Display for Error {
     }
 }
 
+#[cfg(feature = "defmt")]
+impl defmt::Format for Error {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            Error::MemoryTaken => defmt::write!(f, "the server's memory is already taken"),
+            Error::Server(e) => defmt::write!(f, "server: {}", e),
+        }
+    }
+}
+
 /// The server's settings on every board.
 fn server_config() -> ServerConfig {
     ServerConfig {
@@ -116,26 +130,38 @@ type Services = Server<'static, Reverse, POOL>;
 /// `sleep` is called with the device and the deadline (`None`: no
 /// deadline) and returns at the deadline or as soon as the NIC has work,
 /// whichever is first. It may return early: the loop then polls once more
-/// and sleeps again.
-pub fn serve<D, L, S>(board: Board<D>, mut link: L, mut sleep: S) -> Result<Infallible, Error>
+/// and sleeps again. The loop is [`Stack::run`].
+pub fn serve<D, L, S>(board: Board<D>, link: L, sleep: S) -> Result<Infallible, Error>
 where
     D: Device,
     L: FnMut(&mut D, Instant) -> Link,
     S: FnMut(&mut D, Option<Instant>),
 {
     let mut stack = Stack::new(board)?;
-    loop {
-        let now = stack.now();
-        let link = link(stack.device(), now);
-        let deadline = stack.poll(now, link.up);
-        sleep(stack.device(), earliest(deadline, link.check_again));
-    }
+    stack.run(link, sleep)
+}
+
+/// What a board whose loop is an async task (its driver runs on an
+/// executor) brings to [`Stack::run_async`]: the link query, and a sleep
+/// that a timer or the driver's wake ends. The board layer depends on no
+/// executor: the board's timer is the board's.
+pub trait Wait<D> {
+    /// Called once per loop turn, before the poll step, with the device,
+    /// the time and the waker of the task that runs the loop: the board
+    /// hands the waker to its driver here (what the driver cannot do now,
+    /// it wakes the task for), feeds its watchdog, and returns its link.
+    fn link(&mut self, device: &mut D, now: Instant, waker: &Waker) -> Link;
+
+    /// Sleeps until `deadline` (`None`: no deadline) or until the driver
+    /// wakes the task, whichever is first. It may end early: the loop then
+    /// polls once more and sleeps again.
+    fn sleep(&mut self, device: &mut D, deadline: Option<Instant>) -> impl Future<Output = ()>;
 }
 
 /// The interface, its sockets, the addressing and the server of a board:
-/// what [`serve`] runs, one [`Stack::poll`] per loop turn. A board whose
-/// loop is not [`serve`]'s (an async task, woken by its driver) calls
-/// [`Stack::poll`] itself.
+/// what [`serve`] runs, one [`Stack::poll`] per loop turn, in
+/// [`Stack::run`], or in [`Stack::run_async`] for a board whose loop is an
+/// async task woken by its driver.
 pub struct Stack<D> {
     device: D,
     now: fn() -> Instant,
@@ -199,6 +225,47 @@ impl<D: Device> Stack<D> {
     /// The board's time.
     pub fn now(&self) -> Instant {
         (self.now)()
+    }
+
+    /// One loop turn, the same for [`Stack::run`] and
+    /// [`Stack::run_async`]: asks the board about its link (`link`, with
+    /// the device and the time), runs [`Stack::poll`], and returns until
+    /// when the loop may sleep: the earlier of the poll step's deadline
+    /// and the link's next check (`None`: until the NIC has work).
+    fn turn(&mut self, link: impl FnOnce(&mut D, Instant) -> Link) -> Option<Instant> {
+        let now = self.now();
+        let link = link(&mut self.device, now);
+        let deadline = self.poll(now, link.up);
+        earliest(deadline, link.check_again)
+    }
+
+    /// The loop of [`serve`], for ever: a turn, then `sleep` with the
+    /// device until the turn's deadline.
+    pub fn run<L, S>(&mut self, mut link: L, mut sleep: S) -> !
+    where
+        L: FnMut(&mut D, Instant) -> Link,
+        S: FnMut(&mut D, Option<Instant>),
+    {
+        loop {
+            let until = self.turn(&mut link);
+            sleep(&mut self.device, until);
+        }
+    }
+
+    /// The same loop as an async task, for a board whose driver runs on an
+    /// executor: each turn runs with the task's waker (handed to the
+    /// board's [`Wait::link`]), then the task awaits [`Wait::sleep`] until
+    /// the turn's deadline or the driver's wake. It borrows the stack: a
+    /// future that held it by value would hold a second copy of it beside
+    /// the caller's.
+    pub async fn run_async<W: Wait<D>>(&mut self, mut wait: W) -> ! {
+        loop {
+            let until = poll_fn(|cx| {
+                Poll::Ready(self.turn(|device, now| wait.link(device, now, cx.waker())))
+            })
+            .await;
+            wait.sleep(&mut self.device, until).await;
+        }
     }
 
     /// One loop turn at `now`, with the link as the board found it: logs a

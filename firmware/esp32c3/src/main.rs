@@ -13,10 +13,11 @@
 //!   `MULTISERVE_WIFI_SSID` (as CI builds it) logs that it has no network to
 //!   join and stops. [`join`] joins the network and joins again, every
 //!   [`REJOIN`], whenever the access point is lost.
-//! * Loop: an embassy task on `esp-rtos`'s executor and time driver, the
-//!   board layer's [`Stack::poll`] once per turn, then asleep until the
-//!   earliest deadline or until the Wi-Fi driver wakes the task (a frame,
-//!   room to send, a link change).
+//! * Loop: the board layer's async loop ([`Stack::run_async`]) as an
+//!   embassy task on `esp-rtos`'s executor and time driver: one poll step
+//!   per turn, then asleep on embassy's timer until the earliest deadline
+//!   or until the Wi-Fi driver wakes the task (a frame, room to send, a
+//!   link change).
 //! * Address: DHCPv4 once the station has joined (the link is "up" while it
 //!   is associated), else the static fallback 192.168.69.1/24.
 //! * Watchdog: the RTC watchdog, [`WATCHDOG`], fed on every loop turn; the
@@ -32,8 +33,7 @@
 
 mod logger;
 
-use core::future::poll_fn;
-use core::task::Poll;
+use core::task::Waker;
 
 use embassy_executor::Spawner;
 use embassy_futures::select::select;
@@ -44,15 +44,18 @@ use esp_hal::rng::Rng;
 use esp_hal::rtc_cntl::{Rtc, RwdtStage};
 use esp_hal::timer::timg::TimerGroup;
 use esp_radio::wifi::sta::StationConfig;
-use esp_radio::wifi::{self, AuthenticationMethod, ControllerConfig, WifiController};
+use esp_radio::wifi::{self, AuthenticationMethod, ControllerConfig, Interface, WifiController};
 use log::{info, warn, LevelFilter};
 use multiserve::{woken, DriverDevice};
 use multiserve_board::wifi::Security;
-use multiserve_board::{Board, Stack};
+use multiserve_board::{Board, Link, Stack, Wait};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
 
 esp_bootloader_esp_idf::esp_app_desc!();
+
+/// The Wi-Fi station as the server's smoltcp device.
+type Device = DriverDevice<Interface<'static>>;
 
 /// The network to join, from the build's environment.
 const SSID: Option<&str> = option_env!("MULTISERVE_WIFI_SSID");
@@ -132,35 +135,40 @@ async fn main(spawner: Spawner) -> ! {
     let mut rtc = Rtc::new(peripherals.LPWR);
     rtc.rwdt.set_timeout(RwdtStage::Stage0, WATCHDOG);
     rtc.rwdt.enable();
-    loop {
-        rtc.rwdt.feed();
-        // What the driver cannot give now, it wakes this task for.
-        poll_fn(|cx| {
-            stack.device().set_waker(cx.waker());
-            Poll::Ready(())
-        })
-        .await;
-        let now = stack.now();
-        let link_up = stack.device().is_link_up();
-        let deadline = stack.poll(now, link_up);
-        // A full transmit queue frees up with a wake, not at a time.
-        let deadline = match deadline {
-            Some(_) if stack.device().tx_exhausted() => None,
-            deadline => deadline,
-        };
-        let deadline = multiserve_board::serve::earliest(deadline, Some(now + TURN));
-        sleep(deadline).await;
-    }
+    stack.run_async(Task { rtc }).await
 }
 
-/// Sleeps until `deadline` or until the task is woken, whichever is first.
-async fn sleep(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => {
-            let at = embassy_time::Instant::from_micros(at.total_micros().max(0) as u64);
-            select(Timer::at(at), woken()).await;
+/// The loop task's part in the board layer's loop ([`Stack::run_async`]):
+/// the watchdog, the driver's waker and link, and embassy's timer.
+struct Task {
+    /// Holds the RTC watchdog, fed on every turn.
+    rtc: Rtc<'static>,
+}
+
+impl Wait<Device> for Task {
+    fn link(&mut self, device: &mut Device, _: Instant, waker: &Waker) -> Link {
+        self.rtc.rwdt.feed();
+        // What the driver cannot give now, it wakes this task for.
+        device.set_waker(waker);
+        Link {
+            up: device.is_link_up(),
+            check_again: None,
         }
-        None => woken().await,
+    }
+
+    /// Sleeps until `deadline`, at most [`TURN`], or until the driver wakes
+    /// the task, whichever is first.
+    async fn sleep(&mut self, device: &mut Device, deadline: Option<Instant>) {
+        // A full transmit queue frees up with a wake, not at a time.
+        let deadline = deadline.filter(|_| !device.tx_exhausted());
+        let deadline = multiserve_board::serve::earliest(deadline, Some(now() + TURN));
+        match deadline {
+            Some(at) => {
+                let at = embassy_time::Instant::from_micros(at.total_micros().max(0) as u64);
+                select(Timer::at(at), woken()).await;
+            }
+            None => woken().await,
+        }
     }
 }
 

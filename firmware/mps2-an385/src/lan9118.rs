@@ -35,6 +35,7 @@
 //! line in the NVIC, and the `DefaultHandler` signature cortex-m-rt
 //! demands; see there.
 
+use core::fmt;
 use core::sync::atomic::{AtomicBool, Ordering};
 
 use multiserve_board::RxFrame;
@@ -152,8 +153,9 @@ const TX_CMD_A_LAST: u32 = 1 << 12;
 /// How often to poll a busy bit before giving up.
 const SPIN_LIMIT: u32 = 100_000;
 
-/// Why the controller could not be brought up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Why the controller could not be brought up. Logged by its `Display`,
+/// not a derived `Debug`: the image then has no `Debug` machinery.
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Error {
     /// The driver was already handed out.
     Taken,
@@ -174,13 +176,34 @@ pub struct Link {
     pub mbps_100: bool,
 }
 
-/// Counters, for logging. Each wraps around at `u32::MAX`.
-#[derive(Debug, Default, Clone, Copy)]
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Taken => f.write_str("already taken"),
+            Error::NotResponding => f.write_str("not responding"),
+            Error::UnknownChip(id) => write!(f, "unknown chip id {:08x}", id),
+            Error::Timeout => f.write_str("timed out"),
+        }
+    }
+}
+
+/// Counters, for logging (by `Display`). Each wraps around at `u32::MAX`.
+#[derive(Default, Clone, Copy)]
 pub struct Stats {
     pub rx_frames: u32,
     pub rx_errors: u32,
     pub tx_frames: u32,
     pub tx_errors: u32,
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rx {} frames, {} errors; tx {} frames, {} errors",
+            self.rx_frames, self.rx_errors, self.tx_frames, self.tx_errors
+        )
+    }
 }
 
 /// The register window. See the module docs for why access is sound.
@@ -460,12 +483,12 @@ impl Lan9118 {
                 }
             }
             Ok(None) => {}
-            Err(e) => log::warn!("LAN9118: {:?}", e),
+            Err(e) => log::warn!("LAN9118: {}", e),
         }
         let errors = (self.stats.rx_errors, self.stats.tx_errors);
         if errors != self.logged_errors {
             self.logged_errors = errors;
-            log::warn!("LAN9118: {:?}", self.stats);
+            log::warn!("LAN9118: {}", self.stats);
         }
         self.link_up
     }

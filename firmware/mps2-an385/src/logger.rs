@@ -2,7 +2,7 @@
 //!
 //! Every record becomes one line on the host's standard output (QEMU with
 //! `-semihosting-config enable=on,target=native` prints it on its own
-//! stdout), as [`multiserve_board::RecordLine`] formats it.
+//! stdout), through the board layer's [`Console`].
 //!
 //! A panic prints `panic: <location>: <message>` and then ends the
 //! emulation through the semihosting `SYS_EXIT` call with a failure status,
@@ -10,42 +10,29 @@
 //! a debugger attached the semihosting call itself faults, and the core
 //! stays in the HardFault handler: either way the firmware halts.
 
+use core::fmt;
 use core::panic::PanicInfo;
 
 use cortex_m_semihosting::{debug, hprintln};
-use log::{LevelFilter, Log, Metadata, Record};
+use log::LevelFilter;
+use multiserve_board::Console;
 
-struct Semihosting;
+static CONSOLE: Console = Console::new(print);
 
-static LOGGER: Semihosting = Semihosting;
-
-impl Log for Semihosting {
-    fn enabled(&self, metadata: &Metadata) -> bool {
-        metadata.level() <= log::max_level()
-    }
-
-    fn log(&self, record: &Record) {
-        if !self.enabled(record.metadata()) {
-            return;
-        }
-        hprintln!("{}", multiserve_board::RecordLine(record));
-    }
-
-    fn flush(&self) {}
+/// Prints one line on the host's standard output.
+fn print(line: fmt::Arguments<'_>) {
+    hprintln!("{}", line);
 }
 
 /// Installs the logger with the given maximum level.
 pub fn init(level: LevelFilter) {
-    // Fails only if a logger is already installed, which then keeps logging.
-    let _ = log::set_logger(&LOGGER);
-    log::set_max_level(level);
+    multiserve_board::output::init(&CONSOLE, level);
 }
 
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
     cortex_m::interrupt::disable();
-    hprintln!("{}", multiserve_board::PanicLine(info));
-    exit_failure()
+    CONSOLE.panic(info, exit_failure)
 }
 
 /// Ends the emulation with a failure status; on a board without a debugger

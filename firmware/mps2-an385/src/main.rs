@@ -44,7 +44,7 @@ fn main() -> ! {
 
     let nic = match Lan9118::take(FALLBACK_MAC) {
         Ok(nic) => nic,
-        Err(e) => halt(format_args!("no network interface: LAN9118 {:?}", e)),
+        Err(e) => halt(format_args!("no network interface: LAN9118 {}", e)),
     };
     lan9118::enable_interrupt();
     let mac = EthernetAddress(nic.mac_address());

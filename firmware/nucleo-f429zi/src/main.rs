@@ -27,15 +27,13 @@
 //!   [`WATCHDOG_TIMEOUT_US`] timeout (from the ~32 kHz LSI, which the
 //!   datasheet allows anywhere from 17 to 47 kHz: 2.7 to 7.5 s), fed on
 //!   every loop turn. It is frozen while a debugger halts the core.
-//! * Logging: `log` over RTT (`rtt-target`, [`logger`]); a frame received
-//!   with an error is logged at most once per 10 s, with a count of the
-//!   others. `cargo run --release` flashes the board with probe-rs and
-//!   shows the log.
-//! * Panics print `panic: <location>: <message>` over RTT, wait about
-//!   100 ms for the probe to read it, and reset the board: an unattended
-//!   server comes back by itself. The runner passes `--no-catch-reset` so
-//!   that probe-rs lets that reset (and a watchdog reset) run instead of
-//!   halting the core on it.
+//! * Logging: `defmt` over RTT (`defmt-rtt`), as knurling's app-template;
+//!   the board layer and embassy-stm32 log through it too. `cargo run
+//!   --release` flashes the board with probe-rs and shows the log.
+//! * Panics: `panic-probe` prints the panic over defmt and ends in a
+//!   HardFault: under `probe-rs run` the probe stops there and shows the
+//!   backtrace; unattended, the core stays in the fault handler and the
+//!   watchdog resets the board, which serves again.
 //! * Address: DHCPv4 once the link is up, else the static fallback
 //!   192.168.69.1/24 (`multiserve::Addressing` follows the link, so a link
 //!   that comes up late still gets a lease).
@@ -46,13 +44,15 @@
 #![deny(unsafe_code)]
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
-mod logger;
 mod phy;
 
-use core::panic::PanicInfo;
+// The RTT transport of the defmt log, and the panic handler.
+use {defmt_rtt as _, panic_probe as _};
+
 use core::task::{Context, Waker};
 
 use cortex_m_rt::entry;
+use defmt::{info, warn};
 use embassy_net_driver::Driver;
 use embassy_stm32::eth::{self, Ethernet, PacketQueue, Sma};
 use embassy_stm32::peripherals::{ETH, ETH_SMA};
@@ -60,7 +60,6 @@ use embassy_stm32::rng::{self, Rng};
 use embassy_stm32::time::Hertz;
 use embassy_stm32::wdg::IndependentWatchdog;
 use embassy_stm32::{bind_interrupts, peripherals};
-use log::{info, warn, LevelFilter};
 use multiserve::DriverDevice;
 use multiserve_board::{systick, Board, Link};
 use smoltcp::time::Duration;
@@ -98,7 +97,6 @@ static PACKETS: ConstStaticCell<PacketQueue<TX_ENTRIES, RX_ENTRIES>> =
 
 #[entry]
 fn main() -> ! {
-    logger::init(LevelFilter::Info);
     let p = embassy_stm32::init(clock_config());
     let Some(core) = cortex_m::Peripherals::take() else {
         halt("core peripherals already taken")
@@ -120,10 +118,7 @@ fn main() -> ! {
     // The PHY before the MAC: a dead MDIO bus must not pass for a link.
     let phy = match Lan8742a::probe(Sma::new(p.ETH_SMA, p.PA2, p.PC1)) {
         Ok(phy) => phy,
-        Err(e) => halt(format_args!(
-            "{} (a LAN8742A, ID 0007:c13x, on PA2, PC1)",
-            e
-        )),
+        Err(e) => halt(NoPhy(e)),
     };
     watchdog.pet();
     info!(
@@ -149,7 +144,7 @@ fn main() -> ! {
         phy,
     );
     mask_mmc_interrupts();
-    info!("MAC {}", mac);
+    info!("MAC {=[u8]:02x}", mac.0);
 
     let board = Board {
         device: DriverDevice::new(ethernet),
@@ -264,7 +259,7 @@ fn board_mac_address() -> EthernetAddress {
 /// Stops after a fatal set-up error, with the reason as the last log line;
 /// the watchdog, started first, resets the board within its timeout, so
 /// that it tries again (a PHY that did not answer gets another reset).
-fn halt(why: impl core::fmt::Display) -> ! {
+fn halt(why: impl defmt::Format) -> ! {
     multiserve_board::halt(why, stop)
 }
 
@@ -277,16 +272,12 @@ fn stop() -> ! {
     }
 }
 
-#[panic_handler]
-fn panic(info: &PanicInfo) -> ! {
-    cortex_m::interrupt::disable();
-    rtt_target::rprintln!("{}", multiserve_board::PanicLine(info));
-    reset()
-}
+/// No LAN8742A on the MDIO bus: the scan's result, and where the PHY should
+/// have been.
+struct NoPhy(multiserve_board::mdio::NotFound);
 
-/// Gives the debug probe a moment to read the last message out of the RTT
-/// buffer, then resets: an unattended server comes back on its own.
-fn reset() -> ! {
-    cortex_m::asm::delay(SYSCLK_HZ / 10);
-    cortex_m::peripheral::SCB::sys_reset()
+impl defmt::Format for NoPhy {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        defmt::write!(f, "{} (a LAN8742A, ID 0007:c13x, on PA2, PC1)", self.0)
+    }
 }

@@ -17,7 +17,6 @@
 //! - Nothing here waits on a waker: the board asks [`Phy::poll_link`] at
 //!   its own pace (the PHY's interrupt pin is not wired on this board).
 
-use core::fmt;
 use core::task::Context;
 
 use embassy_stm32::eth::{Phy, StationManagement};
@@ -70,11 +69,11 @@ pub enum Mode {
     Other(u16),
 }
 
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl defmt::Format for Mode {
+    fn format(&self, f: defmt::Formatter<'_>) {
         match self {
-            Mode::Down => write!(f, "no link"),
-            Mode::Full100 => write!(f, "100BASE-TX full duplex"),
+            Mode::Down => defmt::write!(f, "no link"),
+            Mode::Full100 => defmt::write!(f, "100BASE-TX full duplex"),
             Mode::Other(bits) => {
                 let mode = match bits >> 2 {
                     0b001 => "10BASE-T half duplex",
@@ -82,7 +81,7 @@ impl fmt::Display for Mode {
                     0b010 => "100BASE-TX half duplex",
                     _ => "an unknown mode",
                 };
-                write!(f, "{} (the MAC runs 100 Mbit/s full duplex only)", mode)
+                defmt::write!(f, "{=str} (the MAC runs 100 Mbit/s full duplex only)", mode)
             }
         }
     }
@@ -139,7 +138,10 @@ impl<S: StationManagement> Phy for Lan8742a<S> {
         let start = systick::now();
         while self.mdio.smi_read(self.address, BCR) & BCR_RESET != 0 {
             if systick::now() - start > RESET_TIMEOUT {
-                log::warn!("PHY reset did not finish in {} ms", RESET_TIMEOUT.millis());
+                defmt::warn!(
+                    "PHY reset did not finish in {=u64} ms",
+                    RESET_TIMEOUT.millis()
+                );
                 return;
             }
         }

@@ -1,8 +1,8 @@
 //! `log` output and panics on the `virt` machine's NS16550A UART.
 //!
 //! Every record becomes one line on the UART at 0x1000_0000 (QEMU's
-//! `-serial stdio` prints it on its stdout), as
-//! [`multiserve_board::RecordLine`] formats it. QEMU's UART needs no set-up
+//! `-serial stdio` prints it on its stdout), through the board layer's
+//! [`Console`]. QEMU's UART needs no set-up
 //! (no baud rate, no FIFO configuration); a byte is written once the
 //! transmit holding register is empty.
 //!
@@ -19,7 +19,8 @@
 use core::fmt::{self, Write};
 use core::panic::PanicInfo;
 
-use log::{Level, LevelFilter, Log, Metadata, Record};
+use log::LevelFilter;
+use multiserve_board::Console;
 
 use crate::machine;
 
@@ -50,39 +51,21 @@ impl Write for Uart {
     }
 }
 
-struct Logger;
+/// The log, with virtio-drivers' records below warnings left out (it logs
+/// its feature negotiation at info level).
+static CONSOLE: Console = Console::new(print).quiet("virtio_drivers");
 
-static LOGGER: Logger = Logger;
-
-impl Log for Logger {
-    fn enabled(&self, metadata: &Metadata) -> bool {
-        // virtio-drivers logs its feature negotiation at info level.
-        let limit = if metadata.target().starts_with("virtio_drivers") {
-            Level::Warn
-        } else {
-            Level::Trace
-        };
-        metadata.level() <= log::max_level() && metadata.level() <= limit
-    }
-
-    fn log(&self, record: &Record) {
-        if self.enabled(record.metadata()) {
-            let _ = writeln!(Uart, "{}", multiserve_board::RecordLine(record));
-        }
-    }
-
-    fn flush(&self) {}
+/// Prints one line on the UART.
+fn print(line: fmt::Arguments<'_>) {
+    let _ = writeln!(Uart, "{}", line);
 }
 
 /// Installs the logger with the given maximum level.
 pub fn init(level: LevelFilter) {
-    // Fails only if a logger is already installed, which then keeps logging.
-    let _ = log::set_logger(&LOGGER);
-    log::set_max_level(level);
+    multiserve_board::output::init(&CONSOLE, level);
 }
 
 #[panic_handler]
 fn panic(info: &PanicInfo) -> ! {
-    let _ = writeln!(Uart, "{}", multiserve_board::PanicLine(info));
-    machine::exit_failure()
+    CONSOLE.panic(info, machine::exit_failure)
 }
