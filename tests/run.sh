@@ -47,6 +47,7 @@ step "format"
 cargo fmt --all -- --check
 
 step "lints"
+bash tests/layers.sh
 cargo clippy --workspace --all-targets --features "$features" -- -D warnings
 
 step "the core's documentation has no broken links"
