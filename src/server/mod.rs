@@ -9,7 +9,8 @@ mod services;
 pub use error::{Buffer, Error};
 pub use report::{ServiceView, SocketView, View, MAX_SERVICES};
 pub(crate) use services::sealed::Steps;
-pub use services::{Services, Syn};
+pub use services::Services;
+pub(crate) use services::Syn;
 
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::phy::Device;

@@ -8,7 +8,8 @@ use super::earliest;
 use super::ingress::{self, OneFrame};
 use super::report::View;
 
-/// What a service does with a SYN looked at before the stack.
+/// What a service does with a SYN looked at before the stack (part of the
+/// sealed steps: not nameable outside the crate).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Syn {
