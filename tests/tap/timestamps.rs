@@ -3,6 +3,9 @@
 
 use std::net::{Shutdown, TcpStream};
 use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, SockAddr, Type};
 
 use crate::conformance::{self, Target};
 use crate::netns::Netns;
@@ -110,4 +113,44 @@ fn sockets_offer_timestamps_again_after_clients_without_them() {
         "clients {without:?} (of {sockets}, one after the other) got no timestamps after \
          clients without them"
     );
+}
+
+/// The namespace's count of SYN-ACKs its kernel clients rejected because
+/// their timestamp echo (TSecr) was not between the time of the client's
+/// first SYN and now (`PAWSActive`; each answered with a reset).
+fn paws_active_rejected(ns: &Netns) -> u64 {
+    ns.tcp_ext("PAWSActive").expect("PAWSActive in TcpExt")
+}
+
+/// A Linux client whose first SYN-ACK is lost sends its SYN again after
+/// 1 s (its initial RTO). The server's socket, in SYN-RECEIVED, ignores
+/// that SYN (smoltcp answers only the first) and sends its SYN-ACK again
+/// after 1 s (smoltcp's initial RTO), echoing the TSval of the client's
+/// first SYN: Linux takes an echo between the time of its first SYN and
+/// now, so the handshake is over before the server's next SYN-ACK, at 3
+/// s, and no SYN-ACK is rejected for its timestamp echo.
+#[test]
+fn lost_syn_ack_costs_one_retransmission() {
+    let ns = netns!();
+    let server = Server::start(&ns, &["--drop-syn-acks", "1"]);
+    let rejected_before = paws_active_rejected(&ns);
+    let socket = server
+        .socket(Domain::IPV4, Type::STREAM, Protocol::TCP)
+        .expect("socket");
+    let start = Instant::now();
+    // Bounded by the server's SYN-ACKs at 0, 1, 3 and 7 s.
+    let connected = socket.connect_timeout(&SockAddr::from(server.addr()), Duration::from_secs(10));
+    let took = start.elapsed();
+    let rejected = paws_active_rejected(&ns) - rejected_before;
+    assert!(
+        connected.is_ok() && took < Duration::from_secs(3),
+        "the connect whose first SYN-ACK was lost: {connected:?} after {took:?} (the server's \
+         SYN-ACK goes again at 1 s and 3 s); SYN-ACKs rejected for their timestamp echo \
+         (PAWSActive): {rejected}\n{}",
+        server.process.output()
+    );
+    assert_eq!(rejected, 0, "SYN-ACKs rejected for their timestamp echo");
+    let mut stream: TcpStream = socket.into();
+    assert!(uses_timestamps(&stream), "no timestamps negotiated");
+    conformance::exchange(&mut stream, b"late\n", b"etal\n");
 }

@@ -79,6 +79,10 @@ pub struct Args {
     /// Corrupt this percentage of frames, each way (fault injection).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub corrupt_chance: u8,
+    /// Drop the first N SYN-ACKs the server sends (fault injection: each
+    /// such client must send its SYN again).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub drop_syn_acks: u32,
     /// Answer at most this many pings (ICMP echo requests) per second.
     #[arg(long, default_value_t = 100, value_name = "PER_SEC")]
     pub ping_limit: u32,
