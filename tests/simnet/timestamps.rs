@@ -12,7 +12,7 @@ use smoltcp::wire::TcpTimestampRepr;
 
 use multiserve::{Config, Reverse, Service};
 
-use crate::net::{Net, Setup, CLIENT_TSVAL, PORT};
+use crate::net::{set_client_tsval, Net, Setup, CLIENT_TSVAL, PORT};
 use crate::wire::{tcp_segment, Dir, Segment};
 
 /// On a lossless wire a handshake or a closing handshake takes a few
@@ -188,4 +188,69 @@ fn timestamps_off_never_offers_them() {
         segments.iter().all(|s| s.timestamp.is_none()),
         "a timestamp sent with timestamps off: {segments:?}"
     );
+}
+
+/// A client whose SYN-ACK is lost sends its SYN again with a newer TSval.
+/// The server's socket, in SYN-RECEIVED, takes no segment without an ACK,
+/// so its SYN-ACK sent again after its 1 s RTO echoes the first SYN's
+/// TSval. A Linux client takes an echo between its first SYN's TSval and
+/// its latest (`tcp_rcv_synsent_state_process`: else `PAWSActive`, and a
+/// reset): every SYN-ACK's echo must be in that range, and the handshake
+/// over at the server's first SYN-ACK retransmission.
+#[test]
+fn syn_ack_after_a_retransmitted_syn_echoes_this_connections_syn() {
+    let mut net: Net<Reverse, 4> =
+        Net::new(Config::default(), Reverse::default(), Setup::default());
+    net.client_timestamps = true;
+    set_client_tsval(CLIENT_TSVAL);
+    // Each client SYN moves the client's clock on by 1 ms for the next one;
+    // the server's SYN-ACKs are lost until the client has sent two SYNs.
+    let syns = Rc::new(RefCell::new(Vec::<u32>::new()));
+    let syn_acks = Rc::new(RefCell::new(Vec::<(u32, bool)>::new()));
+    let (s, a) = (syns.clone(), syn_acks.clone());
+    net.in_flight.set_filter(move |dir, frame| {
+        let Some(seg) = tcp_segment(frame) else {
+            return true;
+        };
+        let tsval = seg.timestamp.map(|t| t.tsval);
+        if dir == Dir::ToServer && seg.syn && !seg.ack {
+            let tsval = tsval.expect("the client's SYN carries a timestamp");
+            s.borrow_mut().push(tsval);
+            set_client_tsval(tsval + 1);
+            true
+        } else if dir == Dir::ToClient && seg.syn && seg.ack {
+            let delivered = s.borrow().len() >= 2;
+            let tsecr = seg
+                .timestamp
+                .expect("the SYN-ACK carries a timestamp")
+                .tsecr;
+            a.borrow_mut().push((tsecr, delivered));
+            delivered
+        } else {
+            true
+        }
+    });
+    let (rx, tx) = (net.setup.client_rx, net.setup.client_tx);
+    let c = net.connect_with(rx, tx);
+    // The client's SYN again at 1 s, the server's SYN-ACK again at 1 s
+    // (lost if it went first) and 3 s; the wire takes no time, and 100 ms
+    // is far more than the ACK delay.
+    let within = Duration::from_millis(3100);
+    let done = net.run_until(within, |n| n.client(c).state() == State::Established);
+    let (syns, syn_acks) = (syns.borrow().clone(), syn_acks.borrow().clone());
+    assert!(
+        done,
+        "not established within {within} (client SYN TSvals {syns:?}, server SYN-ACK TSecrs \
+         and whether delivered {syn_acks:?})"
+    );
+    let (first, latest) = (syns[0], syns[syns.len() - 1]);
+    assert!(syns.len() >= 2, "the client sent its SYN once: {syns:?}");
+    for (tsecr, delivered) in &syn_acks {
+        assert!(
+            (first..=latest).contains(tsecr),
+            "a SYN-ACK (delivered: {delivered}) echoes {tsecr}, not a TSval of this \
+             connection's SYNs {syns:?}: a Linux client would reset it"
+        );
+    }
+    assert_eq!(net.exchange(c, b"late\n", 5), b"etal\n");
 }
