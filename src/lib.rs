@@ -35,8 +35,9 @@
 //!   connection; [`Reverse`] (the lecture's service: every message
 //!   answered reversed) with its line framing ([`LineFramer`]), and
 //!   [`Echo`] (RFC 862).
-//! - `connection/`: the state machine of one pool socket ([`Role`]), and
-//!   the exchange of bytes between its socket and its service.
+//! - `connection/`: the state machine of one pool socket ([`Role`]), its
+//!   TCP options and the clock of its timestamps, and the exchange of
+//!   bytes between its socket and its service.
 //! - `server/`: the [`Server`], its pool and its poll step; admission (who
 //!   holds a client place, what is taken back for a SYN); [`Services`],
 //!   several servers on one loop; the [`View`] a server reports of itself.
@@ -67,7 +68,9 @@
 //!
 //! - `#![no_std]`, no allocator, no `unsafe`. All memory is given by the
 //!   caller at start (socket buffers, two scratch buffers) or is part of the
-//!   [`Server`] value, whose size is fixed by its const generic `N`.
+//!   [`Server`] value, whose size is fixed by its const generic `N`. One
+//!   4-byte `static` holds the clock of TCP timestamps
+//!   ([`Config::timestamps`]): the latest poll's `now`, in milliseconds.
 //! - Nothing a peer sends can make the server panic: errors are values, and
 //!   no index or arithmetic on a peer-controlled length is unchecked.
 //! - No byte is dropped: received bytes are taken from a socket only once

@@ -4,14 +4,16 @@
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{Socket, State};
 use smoltcp::time::Instant;
-use smoltcp::wire::IpEndpoint;
+use smoltcp::wire::{IpEndpoint, TcpTimestampGenerator};
 
 mod exchange;
+mod timestamps;
 
 use crate::config::Config;
 use crate::service::Service;
 use crate::stats::Stats;
 use exchange::{exchange, Exchange};
+pub(crate) use timestamps::set_clock;
 
 /// Where a pool socket is in its life; see the [module docs](self).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -311,16 +313,21 @@ impl Slot {
         }
     }
 
-    /// Make the socket listen on `port`, dropping whatever it held without
+    /// Make the socket listen on the configured port with the configured
+    /// TCP options ([`configure`]), dropping whatever it held without
     /// sending anything.
-    pub(crate) fn arm(&mut self, socket: &mut Socket<'_>, port: u16) {
+    pub(crate) fn arm(&mut self, socket: &mut Socket<'_>, config: &Config) {
         if socket.is_open() && !socket.is_listening() {
             socket.abort();
         }
         self.bytes_in = 0;
         self.bytes_out = 0;
+        // smoltcp drops the timestamp generator of a socket whose client
+        // offered no timestamps, and keeps it dropped: give it back.
+        configure(socket, config);
         // A closed socket always accepts `listen` on a non-zero port; the
         // port was checked when the server was made.
+        let port = config.port;
         match socket.listen(port) {
             Ok(()) => self.phase = Phase::Listening,
             Err(e) => {
@@ -330,16 +337,16 @@ impl Slot {
         }
     }
 
-    /// Make the socket listen on `port` again in a fresh socket-set entry.
-    /// smoltcp remembers, per entry, a neighbour it could not reach (a
-    /// flood's spoofed address) and keeps that entry silent for up to 1 s:
-    /// the next client's SYN-ACK must not wait for it. The entry freed is
-    /// the one taken again, so the handle (and the order) stays the same
-    /// as long as the set has no free entry before it.
-    pub(crate) fn recycle<'a>(&mut self, sockets: &mut SocketSet<'a>, port: u16) {
+    /// Make the socket listen again ([`Slot::arm`]) in a fresh socket-set
+    /// entry. smoltcp remembers, per entry, a neighbour it could not reach
+    /// (a flood's spoofed address) and keeps that entry silent for up to
+    /// 1 s: the next client's SYN-ACK must not wait for it. The entry freed
+    /// is the one taken again, so the handle (and the order) stays the
+    /// same as long as the set has no free entry before it.
+    pub(crate) fn recycle<'a>(&mut self, sockets: &mut SocketSet<'a>, config: &Config) {
         let socket = sockets.remove(self.handle);
         self.handle = sockets.add(socket);
-        self.arm(sockets.get_mut::<Socket<'a>>(self.handle), port);
+        self.arm(sockets.get_mut::<Socket<'a>>(self.handle), config);
     }
 
     /// Stop listening (a half-open peer is sent a reset).
@@ -401,7 +408,7 @@ impl Slot {
                 let half_open = matches!(self.phase, Phase::HalfOpen { .. });
                 let next = self.await_client(socket, cx.now, cx.config, cx.stats);
                 if half_open && self.phase == Phase::Listening {
-                    self.recycle(sockets, cx.config.port);
+                    self.recycle(sockets, cx.config);
                 }
                 Step::Done(next)
             }
@@ -436,7 +443,7 @@ impl Slot {
                 if now >= deadline {
                     debug!("slot {}: handshake timed out, listening again", self.index);
                     stats.half_open_dropped = stats.half_open_dropped.saturating_add(1);
-                    self.arm(socket, config.port);
+                    self.arm(socket, config);
                     return None;
                 }
                 self.phase = Phase::HalfOpen { since };
@@ -448,7 +455,7 @@ impl Slot {
             }
             _ => {
                 // The handshake failed (reset, or the stack gave up).
-                self.arm(socket, config.port);
+                self.arm(socket, config);
                 None
             }
         }
@@ -484,7 +491,7 @@ impl Slot {
             if cx.shutting_down {
                 self.phase = Phase::Off;
             } else {
-                self.arm(socket, cx.config.port);
+                self.arm(socket, cx.config);
             }
             None
         } else if state == State::TimeWait {
@@ -520,7 +527,7 @@ impl Slot {
                     self.index
                 );
                 stats.queued_reset = stats.queued_reset.saturating_add(1);
-                self.arm(socket, config.port);
+                self.arm(socket, config);
                 None
             }
         }
@@ -688,7 +695,7 @@ impl Slot {
         if !socket.is_active() {
             // CLOSED with no close of ours: the peer reset the connection.
             self.end_served(CloseReason::PeerReset, cx.now, cx.config, cx.stats);
-            self.arm(socket, cx.config.port);
+            self.arm(socket, cx.config);
             return None;
         }
         Some(seen)
@@ -833,4 +840,20 @@ impl core::fmt::Display for Peer {
             _ => write!(f, "{}", self.0),
         }
     }
+}
+
+/// The TCP options of [`Config`] on a pool socket: no Nagle, the ACK
+/// delay, keep-alive, no smoltcp timeout (the server keeps its own), and
+/// timestamps ([`Config::timestamps`]). The one place that applies them,
+/// when the socket is added and each time it is made to listen.
+pub(crate) fn configure(socket: &mut Socket<'_>, config: &Config) {
+    socket.set_nagle_enabled(false);
+    socket.set_ack_delay(config.ack_delay);
+    socket.set_keep_alive(config.keep_alive);
+    socket.set_timeout(None);
+    socket.set_tsval_generator(
+        config
+            .timestamps
+            .then_some(timestamps::tsval as TcpTimestampGenerator),
+    );
 }

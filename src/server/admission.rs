@@ -17,7 +17,7 @@ use super::error::{check, Buffer, Error};
 use super::report::{ServiceView, SocketView, View};
 use super::{earliest, Syn};
 use crate::config::{Config, FullPolicy, Peers};
-use crate::connection::{holds_place, CloseReason, Cx, Phase, Reclaim, Slot};
+use crate::connection::{configure, holds_place, CloseReason, Cx, Phase, Reclaim, Slot};
 use crate::stats::Stats;
 
 const BUSY_LINE_CAPACITY: usize = 80;
@@ -117,10 +117,7 @@ impl Admission {
             return Err(Error::SocketOrder);
         }
         for slot in slots.iter_mut().take(self.in_use) {
-            slot.arm(
-                sockets.get_mut::<tcp::Socket>(slot.handle),
-                self.config.port,
-            );
+            slot.arm(sockets.get_mut::<tcp::Socket>(slot.handle), &self.config);
         }
         debug!(
             "pool of {} sockets: {} clients, {} spare, listening on port {}, {} bytes per slot",
@@ -236,12 +233,11 @@ impl Admission {
     /// must be looked at before the stack: no socket listens, and one may.
     pub(super) fn listener(&mut self, slots: &mut [Slot], sockets: &mut SocketSet<'_>) -> bool {
         let may_listen = self.may_listen(slots, sockets);
-        let port = self.config.port;
         let mut first = None;
         for (i, slot) in slots.iter_mut().enumerate().take(self.in_use) {
             let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
             match slot.phase {
-                Phase::Off if may_listen => slot.arm(socket, port),
+                Phase::Off if may_listen => slot.arm(socket, &self.config),
                 Phase::Listening if !may_listen => slot.disarm(socket),
                 _ => {}
             }
@@ -369,7 +365,7 @@ impl Admission {
             *counter = counter.saturating_add(1);
         }
         debug!("slot {}: reclaimed ({:?}) to listen", i, rank);
-        slot.recycle(sockets, self.config.port);
+        slot.recycle(sockets, &self.config);
         (slot.phase == Phase::Listening).then_some(i)
     }
 
@@ -412,7 +408,6 @@ impl Admission {
                 && holds_client(other.phase)
                 && sockets.get::<tcp::Socket>(other.handle).remote_endpoint() == Some(remote)
         });
-        let port = self.config.port;
         let Some(slot) = slots.get_mut(i) else {
             return;
         };
@@ -422,7 +417,7 @@ impl Admission {
                 i
             );
             self.stats.half_open_dropped = self.stats.half_open_dropped.saturating_add(1);
-            slot.arm(sockets.get_mut::<tcp::Socket>(slot.handle), port);
+            slot.arm(sockets.get_mut::<tcp::Socket>(slot.handle), &self.config);
         } else if !self.peers.admits(remote.addr, local) {
             let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
             slot.refuse_foreign(socket, now, &self.config, &mut self.stats);
@@ -536,12 +531,4 @@ fn holds_client(phase: Phase) -> bool {
         phase,
         Phase::HalfOpen { .. } | Phase::Queued { .. } | Phase::Serving { .. }
     )
-}
-
-/// Settings every socket of the server gets.
-fn configure(socket: &mut tcp::Socket<'_>, config: &Config) {
-    socket.set_nagle_enabled(false);
-    socket.set_ack_delay(config.ack_delay);
-    socket.set_keep_alive(config.keep_alive);
-    socket.set_timeout(None);
 }

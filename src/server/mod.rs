@@ -314,14 +314,19 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// and keep a socket listening. For callers that drive the interface
     /// themselves, between its ingress and egress; [`Server::poll`] does
     /// all three. `iface` is the interface the sockets are served on: its
-    /// addresses say which peers are local ([`Config::peers`]). Returns
-    /// when the server's own timers next need a walk.
+    /// addresses say which peers are local ([`Config::peers`]). `now` is
+    /// also the clock of TCP timestamps ([`Config::timestamps`]) until the
+    /// next walk or poll. Returns when the server's own timers next need a
+    /// walk.
     pub fn walk(
         &mut self,
         now: Instant,
         iface: &Interface,
         sockets: &mut SocketSet<'a>,
     ) -> Option<Instant> {
+        // Segments sent from here to the next step carry `now` as their
+        // timestamp, also where the caller polls the interface itself.
+        crate::connection::set_clock(now);
         // A SYN taken since the last look: the caller polled the interface
         // itself (`poll` looks after every frame, and walks with
         // `walk_pool`).

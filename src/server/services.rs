@@ -63,6 +63,8 @@ pub trait Services<'a>: sealed::Steps<'a> {
         device: &mut D,
         sockets: &mut SocketSet<'a>,
     ) {
+        // Every segment sent in this step carries `now` as its timestamp.
+        crate::connection::set_clock(now);
         // Ingress, then the walk, then egress: answers leave with the ACK
         // of their request, and a handshake dropped during ingress never
         // sends its SYN-ACK.

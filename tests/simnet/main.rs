@@ -24,3 +24,4 @@ mod ping;
 mod pool;
 mod services;
 mod soak;
+mod timestamps;

@@ -58,6 +58,7 @@ mod pool;
 mod program;
 mod reach;
 mod soak;
+mod timestamps;
 mod watch;
 
 use std::path::Path;

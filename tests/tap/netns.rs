@@ -88,6 +88,26 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// A counter of the namespace's kernel TCP (`TcpExt` in
+    /// `/proc/net/netstat`, e.g. `PAWSActive`), or `None` if the kernel
+    /// has no such counter. Read on the namespace's thread: `/proc/net`
+    /// is the namespace of the reading process's main thread, not of this
+    /// one.
+    pub fn tcp_ext(&self, name: &'static str) -> Option<u64> {
+        let text = self
+            .run(|| std::fs::read_to_string("/proc/thread-self/net/netstat"))
+            .ok()?;
+        let mut tcp_ext = text.lines().filter(|l| l.starts_with("TcpExt:"));
+        let (names, values) = (tcp_ext.next()?, tcp_ext.next()?);
+        names
+            .split_whitespace()
+            .zip(values.split_whitespace())
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, value)| value.parse().ok())
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         drop(self.jobs.take());

@@ -124,6 +124,10 @@ fn soak(ns: &Arc<Netns>, faults: &[&str]) -> Tally {
     let mut args = vec!["--clients", "64", "--stats-every", "1", "-q"];
     args.extend_from_slice(faults);
     let server = Server::start(ns, &args);
+    // SYN-ACKs the clients rejected for their timestamp echo, and SYNs
+    // they sent again.
+    let kernel = || (ns.tcp_ext("PAWSActive"), ns.tcp_ext("TCPSynRetrans"));
+    let kernel_before = kernel();
     let start = Instant::now();
     let next = AtomicUsize::new(0);
     let counts: [AtomicUsize; 6] = Default::default();
@@ -169,6 +173,10 @@ fn soak(ns: &Arc<Netns>, faults: &[&str]) -> Tally {
             .collect()
     });
     let elapsed = start.elapsed();
+    let kernel_after = kernel();
+    let delta = |before: Option<u64>, after: Option<u64>| after.zip(before).map(|(a, b)| a - b);
+    let paws_active = delta(kernel_before.0, kernel_after.0);
+    let syn_retrans = delta(kernel_before.1, kernel_after.1);
     let [answered, busy, refused, reset_before, reset_after, silent_after] =
         counts.map(|c| c.into_inner());
     let completed = answered + busy + refused + reset_before + reset_after + silent_after;
@@ -180,7 +188,9 @@ fn soak(ns: &Arc<Netns>, faults: &[&str]) -> Tally {
         "soak {faults:?}: {completed} cycles in {:.1} s ({:.0}/s): {answered} answered, {busy} busy, \
          {refused} refused, {reset_before} reset before an answer, {reset_after} + {silent_after} \
          answered then reset (+ reset lost) at close, {} failures; server: {counters:?}; \
-         RSS KiB first {:?} last {:?} max {:?} ({} samples)",
+         RSS KiB first {:?} last {:?} max {:?} ({} samples); clients' kernel: SYNs sent \
+         again {syn_retrans:?}, SYN-ACKs rejected for their timestamp echo (PAWSActive) \
+         {paws_active:?}",
         elapsed.as_secs_f64(),
         completed as f64 / elapsed.as_secs_f64(),
         failures.len(),

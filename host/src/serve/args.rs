@@ -79,6 +79,10 @@ pub struct Args {
     /// Corrupt this percentage of frames, each way (fault injection).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     pub corrupt_chance: u8,
+    /// Drop the first N SYN-ACKs the server sends (fault injection: each
+    /// such client must send its SYN again).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub drop_syn_acks: u32,
     /// Answer at most this many pings (ICMP echo requests) per second.
     #[arg(long, default_value_t = 100, value_name = "PER_SEC")]
     pub ping_limit: u32,
@@ -95,6 +99,11 @@ pub struct Args {
     /// Print a line of counters every SECS seconds.
     #[arg(long, value_name = "SECS")]
     pub stats_every: Option<u64>,
+    /// Never use TCP timestamps (RFC 7323). With them (the default) a
+    /// Linux client can reuse its ports still in TIME-WAIT at once; they
+    /// cost 12 bytes in every segment.
+    #[arg(long)]
+    pub no_timestamps: bool,
 }
 
 fn parse_cidr4(s: &str) -> Result<Ipv4Cidr, String> {

@@ -4,7 +4,11 @@
 use std::os::fd::RawFd;
 use std::rc::Rc;
 
-use smoltcp::phy::{FaultInjector, PcapMode, PcapWriter};
+use smoltcp::phy::{self, Device, DeviceCapabilities, FaultInjector, PcapMode, PcapWriter};
+use smoltcp::time::Instant;
+use smoltcp::wire::{
+    EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket,
+};
 
 use multiserve::PingLimiter;
 
@@ -13,10 +17,11 @@ use crate::capture::Capture;
 use crate::tap::{self, Health, TapDevice};
 
 /// The one middleware stack, always present: faults injected (0 % unless
-/// asked), every frame written to the capture (a sink that writes nothing
-/// without `--pcap`), pings limited, the TAP. One type, so the loop is
-/// built once, as smoltcp's examples build theirs.
-pub type Stack = FaultInjector<PcapWriter<PingLimiter<TapDevice>, Capture>>;
+/// asked), the first SYN-ACKs dropped (none unless asked), every frame
+/// written to the capture (a sink that writes nothing without `--pcap`),
+/// pings limited, the TAP. One type, so the loop is built once, as
+/// smoltcp's examples build theirs.
+pub type Stack = FaultInjector<SynAckDropper<PcapWriter<PingLimiter<TapDevice>, Capture>>>;
 
 /// The opened TAP, ready to serve.
 pub struct Tap {
@@ -57,6 +62,7 @@ fn stack(tap: TapDevice, args: &Args) -> Result<Stack, String> {
         None => Capture::off(),
     };
     let device = PcapWriter::new(device, capture, PcapMode::Both);
+    let device = SynAckDropper::new(device, args.drop_syn_acks);
     let mut device = FaultInjector::new(device, random_seed() as u32);
     device.set_drop_chance(args.drop_chance);
     device.set_corrupt_chance(args.corrupt_chance);
@@ -83,4 +89,102 @@ fn check_linux_side(args: &Args) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Fault injection: drops the first `left` SYN-ACKs the server sends
+/// (`--drop-syn-acks`), so that a client must send its SYN again. Every
+/// other frame, and every frame once `left` is 0, passes as it is.
+pub struct SynAckDropper<D> {
+    inner: D,
+    /// SYN-ACKs still to drop.
+    left: u32,
+}
+
+impl<D> SynAckDropper<D> {
+    pub fn new(inner: D, left: u32) -> Self {
+        SynAckDropper { inner, left }
+    }
+}
+
+impl<D: Device> Device for SynAckDropper<D> {
+    type RxToken<'a>
+        = D::RxToken<'a>
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = DropperTxToken<'a, D::TxToken<'a>>
+    where
+        Self: 'a;
+
+    fn receive(&mut self, now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        let left = &mut self.left;
+        self.inner
+            .receive(now)
+            .map(|(rx, tx)| (rx, DropperTxToken { inner: tx, left }))
+    }
+
+    fn transmit(&mut self, now: Instant) -> Option<Self::TxToken<'_>> {
+        let left = &mut self.left;
+        self.inner
+            .transmit(now)
+            .map(|tx| DropperTxToken { inner: tx, left })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        self.inner.capabilities()
+    }
+}
+
+pub struct DropperTxToken<'a, T> {
+    inner: T,
+    left: &'a mut u32,
+}
+
+impl<T: phy::TxToken> phy::TxToken for DropperTxToken<'_, T> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        if *self.left == 0 {
+            return self.inner.consume(len, f);
+        }
+        // Build the frame aside: only a frame that is not dropped goes on.
+        let mut frame = vec![0; len];
+        let result = f(&mut frame);
+        if is_syn_ack(&frame) {
+            *self.left -= 1;
+        } else {
+            self.inner.consume(len, |buf| buf.copy_from_slice(&frame));
+        }
+        result
+    }
+
+    fn set_meta(&mut self, meta: phy::PacketMeta) {
+        self.inner.set_meta(meta);
+    }
+}
+
+/// Whether `frame` (Ethernet) carries a TCP segment with SYN and ACK set,
+/// over IPv4 or IPv6 (no extension headers: the server sends none).
+fn is_syn_ack(frame: &[u8]) -> bool {
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        return false;
+    };
+    let tcp = match eth.ethertype() {
+        EthernetProtocol::Ipv4 => Ipv4Packet::new_checked(eth.payload())
+            .ok()
+            .filter(|ip| ip.next_header() == IpProtocol::Tcp)
+            .and_then(|ip| {
+                TcpPacket::new_checked(ip.payload())
+                    .ok()
+                    .map(|t| (t.syn(), t.ack()))
+            }),
+        EthernetProtocol::Ipv6 => Ipv6Packet::new_checked(eth.payload())
+            .ok()
+            .filter(|ip| ip.next_header() == IpProtocol::Tcp)
+            .and_then(|ip| {
+                TcpPacket::new_checked(ip.payload())
+                    .ok()
+                    .map(|t| (t.syn(), t.ack()))
+            }),
+        _ => None,
+    };
+    tcp == Some((true, true))
 }

@@ -85,6 +85,7 @@ pub fn config(args: &Args) -> Config {
             WhenFull::Reset => FullPolicy::Reset,
         },
         idle_timeout: args.idle_timeout.0.map(to_smol),
+        timestamps: !args.no_timestamps,
         ..Config::default()
     }
 }

@@ -100,7 +100,33 @@ pub struct Net<S: Service, const N: usize> {
     pub setup: Setup,
     pub in_flight: InFlight,
     pub beside: Option<Beside>,
+    /// Whether client connections opened from now on offer TCP timestamps
+    /// (RFC 7323) in their SYN, with [`client_tsval`] as their clock.
+    pub client_timestamps: bool,
     next_port: u16,
+}
+
+/// The TSval of every client segment unless a test sets another
+/// ([`set_client_tsval`]): smoltcp's server side needs no clock that moves
+/// (it does not check PAWS), and a fixed value is easy to find echoed.
+pub const CLIENT_TSVAL: u32 = 0x5EED_0001;
+
+thread_local! {
+    /// The clients' timestamp clock, per test (each test runs on a thread
+    /// of its own).
+    static CLIENT_CLOCK: std::cell::Cell<u32> = const { std::cell::Cell::new(CLIENT_TSVAL) };
+}
+
+/// The clock of client connections with TCP timestamps: the TSval of
+/// every client segment sent from now on.
+pub fn client_tsval() -> u32 {
+    CLIENT_CLOCK.with(|c| c.get())
+}
+
+/// Set the TSval of the client segments sent from now on (on this
+/// test's thread).
+pub fn set_client_tsval(tsval: u32) {
+    CLIENT_CLOCK.with(|c| c.set(tsval));
 }
 
 fn socket(rx: usize, tx: usize) -> tcp::Socket<'static> {
@@ -139,6 +165,7 @@ impl<S: Service, const N: usize> Net<S, N> {
             setup,
             in_flight,
             beside: None,
+            client_timestamps: false,
             next_port: 49152,
         })
     }
@@ -310,6 +337,9 @@ impl<S: Service, const N: usize> Net<S, N> {
     fn open(&mut self, from: Option<IpAddress>, port: u16, rx: usize, tx: usize) -> SocketHandle {
         let mut sock = socket(rx, tx);
         sock.set_nagle_enabled(false);
+        if self.client_timestamps {
+            sock.set_tsval_generator(Some(client_tsval));
+        }
         let local = self.next_port;
         self.next_port = self.next_port.wrapping_add(1).max(49152);
         let c = &mut self.client_host;

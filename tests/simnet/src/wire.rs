@@ -8,9 +8,12 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
 
-use smoltcp::phy::{self, Device, DeviceCapabilities, Medium};
+use smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, Medium};
 use smoltcp::time::Instant;
-use smoltcp::wire::{EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, TcpPacket};
+use smoltcp::wire::{
+    EthernetFrame, EthernetProtocol, IpAddress, IpProtocol, Ipv4Packet, TcpPacket, TcpRepr,
+    TcpTimestampRepr,
+};
 
 type Queue = Rc<RefCell<VecDeque<Vec<u8>>>>;
 
@@ -169,6 +172,9 @@ pub struct Segment {
     pub fin: bool,
     pub rst: bool,
     pub payload_len: usize,
+    /// The timestamp option (RFC 7323), if the segment carries one (and
+    /// its options parse).
+    pub timestamp: Option<TcpTimestampRepr>,
 }
 
 /// Parse an Ethernet frame carrying IPv4 and TCP; `None` for anything else.
@@ -182,6 +188,14 @@ pub fn tcp_segment(frame: &[u8]) -> Option<Segment> {
         return None;
     }
     let tcp = TcpPacket::new_checked(ip.payload()).ok()?;
+    let timestamp = TcpRepr::parse(
+        &tcp,
+        &IpAddress::Ipv4(ip.src_addr()),
+        &IpAddress::Ipv4(ip.dst_addr()),
+        &ChecksumCapabilities::ignored(),
+    )
+    .ok()
+    .and_then(|repr| repr.timestamp);
     Some(Segment {
         src_port: tcp.src_port(),
         dst_port: tcp.dst_port(),
@@ -191,5 +205,6 @@ pub fn tcp_segment(frame: &[u8]) -> Option<Segment> {
         fin: tcp.fin(),
         rst: tcp.rst(),
         payload_len: tcp.payload().len(),
+        timestamp,
     })
 }
