@@ -110,10 +110,13 @@ pub struct Config {
     pub ack_delay: Option<Duration>,
     /// Whether connections use TCP timestamps (RFC 7323) when the client
     /// offers them. A Linux client may reuse a local port whose previous
-    /// connection still sits in TIME-WAIT (`net.ipv4.tcp_tw_reuse`) only
-    /// when that connection used timestamps: a client that closes and
-    /// connects again at once otherwise runs out of ports after some
-    /// 30,000 connections and waits for TIME-WAITs to end (60 s each).
+    /// connection still sits in TIME-WAIT only when that connection used
+    /// timestamps, and only where `net.ipv4.tcp_tw_reuse` allows it: `1`
+    /// for every connection, the default `2` for loopback ones only, so
+    /// over a real link (a TAP, a board) the client needs `1`. Without
+    /// them a client that closes and connects again at once runs out of
+    /// ports after some 30,000 connections and waits for TIME-WAITs to end
+    /// (60 s each).
     /// The option costs 12 bytes in every segment (the largest segment
     /// carries 12 bytes less payload). smoltcp's round-trip estimate does
     /// not use them: it times one segment at a time by its own send and
