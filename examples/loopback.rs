@@ -6,7 +6,7 @@
 //! cargo run --example loopback
 //! ```
 
-use multiserve::{Config, Resources, Reverse, Server};
+use multiserve::{Config, Resources, Reverse, Server, SlotStorage};
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet, SocketStorage};
 use smoltcp::phy::{Loopback, Medium};
 use smoltcp::socket::tcp;
@@ -47,6 +47,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }; POOL];
     let (mut input, mut output) = ([0u8; SCRATCH], [0u8; SCRATCH]);
+    let mut slots = [SlotStorage::EMPTY; POOL];
     let resources = Resources {
         pool: memory.each_mut().map(|b| {
             tcp::Socket::new(
@@ -54,6 +55,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 tcp::SocketBuffer::new(&mut b.tx[..]),
             )
         }),
+        storage: (&mut slots[..]).into(),
         input: &mut input,
         output: &mut output,
     };
@@ -61,7 +63,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         port: 7000,
         ..Config::default()
     };
-    let mut server: Server<'_, Reverse, POOL> =
+    let mut server: Server<'_, Reverse> =
         Server::new(config, Reverse::default(), resources, &mut sockets)?;
 
     // A client on the same interface, talking to the server's port.

@@ -8,7 +8,7 @@
 //! cargo run --example watched
 //! ```
 
-use multiserve::{Config, Resources, Reverse, Server, Services, Status, Watched};
+use multiserve::{Config, Resources, Reverse, Server, Services, SlotStorage, Status, Watched};
 use smoltcp::iface::{Config as IfaceConfig, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{Loopback, Medium};
 use smoltcp::socket::tcp;
@@ -37,14 +37,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut sockets = SocketSet::new(vec![]);
 
     // The reverse service: two clients and one spare socket.
-    let reverse: Server<'_, Reverse, 3> = Server::new(
+    let reverse: Server<'_, Reverse> = Server::new(
         Config {
             port: 7000,
             ..Config::default()
         },
         Reverse::default(),
         Resources {
-            pool: std::array::from_fn(|_| socket(2048, 2048)),
+            pool: std::array::from_fn::<_, 3, _>(|_| socket(2048, 2048)),
+            storage: (0..3)
+                .map(|_| SlotStorage::default())
+                .collect::<Vec<_>>()
+                .into(),
             input: scratch(1026),
             output: scratch(1026),
         },
@@ -52,7 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     // The status service beside it: one client and one spare, listing up
     // to 8 sockets (3 + 2 are in use).
-    let status: Server<'_, Status<8>, 2> = Server::new(
+    let status: Server<'_, Status<8>> = Server::new(
         Config {
             port: 7001,
             clients: Some(1),
@@ -61,7 +65,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         Status::new(),
         Resources {
-            pool: std::array::from_fn(|_| socket(256, 2048)),
+            pool: std::array::from_fn::<_, 2, _>(|_| socket(256, 2048)),
+            storage: (0..2)
+                .map(|_| SlotStorage::default())
+                .collect::<Vec<_>>()
+                .into(),
             input: scratch(128),
             output: scratch(1024),
         },

@@ -127,7 +127,8 @@ pub use phy::{is_echo_request, PingLimiter};
 #[cfg_attr(docsrs, doc(cfg(feature = "embassy-net-driver")))]
 pub use phy::{woken, DriverDevice, Woken};
 pub use server::{
-    Buffer, Error, Resources, Server, ServiceView, Services, SocketView, View, MAX_SERVICES,
+    Buffer, Error, Resources, Server, ServiceView, Services, SlotStorage, SocketView, View,
+    MAX_SERVICES,
 };
 pub use service::{
     reverse_into, Echo, Framing, LineFrame, LineFramer, LineMode, Output, OutputFull, Progress,

@@ -39,9 +39,9 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress};
 /// use smoltcp::iface::{Interface, SocketSet};
 /// use smoltcp::time::{Duration, Instant};
 ///
-/// fn run<'a, D: Driver, S: Service, const N: usize>(
+/// fn run<'a, D: Driver, S: Service>(
 ///     device: &mut DriverDevice<D>,
-///     server: &mut Server<'a, S, N>,
+///     server: &mut Server<'a, S>,
 ///     iface: &mut Interface,
 ///     sockets: &mut SocketSet<'a>,
 ///     now: impl Fn() -> Instant,
@@ -75,9 +75,9 @@ use smoltcp::wire::{EthernetAddress, HardwareAddress};
 /// use smoltcp::iface::{Interface, SocketSet};
 /// use smoltcp::time::{Duration, Instant};
 ///
-/// async fn run<'a, D: Driver, S: Service, const N: usize>(
+/// async fn run<'a, D: Driver, S: Service>(
 ///     device: &mut DriverDevice<D>,
-///     server: &mut Server<'a, S, N>,
+///     server: &mut Server<'a, S>,
 ///     iface: &mut Interface,
 ///     sockets: &mut SocketSet<'a>,
 ///     now: impl Fn() -> Instant,

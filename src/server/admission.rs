@@ -1,8 +1,8 @@
 //! Admission: who holds a client place, who waits for one, which socket
 //! listens, and what is taken back for a SYN when none does.
 //!
-//! Written once over the slots as a slice, whatever the service and pool
-//! size; [`Server`](crate::Server) owns one [`Admission`] and calls it
+//! Written once over the slots as [`Slots`], whatever the service and
+//! pool size; [`Server`](crate::Server) owns one [`Admission`] and calls it
 //! around each walk.
 
 /// The longest busy line: `busy: all ` + 20 digits + ` slots are in use, try again later\n`.
@@ -15,6 +15,7 @@ use smoltcp::wire::{IpAddress, IpCidr};
 
 use super::error::{check, Buffer, Error};
 use super::report::{ServiceView, SocketView, View};
+use super::storage::Slots;
 use super::{earliest, Syn};
 use crate::config::{Config, FullPolicy, Peers};
 use crate::connection::{configure, holds_place, CloseReason, Cx, Phase, Reclaim, Slot};
@@ -25,8 +26,8 @@ const BUSY_LINE_CAPACITY: usize = 80;
 /// A server's state besides its service, sessions, slots and scratch
 /// buffers. What the server does without its service (admission,
 /// listening, reclaiming, SYNs, the queue, counting, describing) is
-/// written once, here, over the slots as a slice: the same code for every
-/// service and pool size.
+/// written once, here, over the slots as [`Slots`]: the same code for
+/// every service and pool size.
 pub(super) struct Admission {
     pub(super) config: Config,
     /// The peers answered: [`Config::peers`], or the service's choice.
@@ -42,27 +43,34 @@ pub(super) struct Admission {
     pub(super) watch: Option<usize>,
     /// Whether sockets may listen now (see `may_listen`).
     pub(super) may_listen: bool,
+    /// The receive buffer each socket in use needs, in bytes.
+    receive_needed: usize,
+    /// The transmit buffer each socket in use needs, in bytes: an answer,
+    /// or the busy line.
+    transmit_needed: usize,
 }
 
 impl Admission {
-    /// Check the configuration, and the buffers for a service with these
-    /// windows and the `pool`.
+    /// Check the configuration for a pool of `pool` sockets, and the
+    /// scratch buffers (`input`, `output` bytes) for a service with these
+    /// windows; each socket's buffers are checked as it is added
+    /// ([`Admission::check_socket`]).
     pub(super) fn new(
         config: Config,
         input_window: usize,
         output_window: usize,
         peers: Peers,
-        pool: &[tcp::Socket<'_>],
+        pool: usize,
         input: usize,
         output: usize,
     ) -> Result<Admission, Error> {
         if config.port == 0 {
             return Err(Error::PortZero);
         }
-        let (clients, spare) = config.split(pool.len()).ok_or(Error::PoolTooSmall {
+        let (clients, spare) = config.split(pool).ok_or(Error::PoolTooSmall {
             clients: config.clients,
             spare: config.spare,
-            pool: pool.len(),
+            pool,
         })?;
         let in_use = clients + spare;
         let mut busy_line = heapless::String::new();
@@ -74,10 +82,6 @@ impl Admission {
         let need_out = output_window.max(busy_line.len());
         check(Buffer::Input, input_window, input)?;
         check(Buffer::Output, output_window, output)?;
-        for (n, socket) in pool.iter().enumerate().take(in_use) {
-            check(Buffer::Receive(n), input_window, socket.recv_capacity())?;
-            check(Buffer::Transmit(n), need_out, socket.send_capacity())?;
-        }
         Ok(Admission {
             config,
             peers: config.peers.unwrap_or(peers),
@@ -88,7 +92,27 @@ impl Admission {
             shutting_down: false,
             watch: None,
             may_listen: true,
+            receive_needed: input_window,
+            transmit_needed: need_out,
         })
+    }
+
+    /// Check the buffers of pool socket `n`: each socket in use needs a
+    /// client's.
+    pub(super) fn check_socket(&self, n: usize, socket: &tcp::Socket<'_>) -> Result<(), Error> {
+        if n >= self.in_use {
+            return Ok(());
+        }
+        check(
+            Buffer::Receive(n),
+            self.receive_needed,
+            socket.recv_capacity(),
+        )?;
+        check(
+            Buffer::Transmit(n),
+            self.transmit_needed,
+            socket.send_capacity(),
+        )
     }
 
     /// Configure pool socket `index` and add it to `sockets`.
@@ -106,22 +130,25 @@ impl Admission {
     /// listen.
     pub(super) fn arm_pool(
         &self,
-        slots: &mut [Slot],
+        slots: &mut dyn Slots,
         sockets: &mut SocketSet<'_>,
         slot_size: usize,
     ) -> Result<(), Error> {
         let in_order = slots
-            .windows(2)
-            .all(|pair| matches!(pair, [a, b] if a.handle < b.handle));
+            .iter()
+            .zip(slots.iter().skip(1))
+            .all(|(a, b)| a.handle < b.handle);
         if !in_order {
             return Err(Error::SocketOrder);
         }
-        for slot in slots.iter_mut().take(self.in_use) {
-            slot.arm(sockets.get_mut::<tcp::Socket>(slot.handle), &self.config);
+        for i in 0..self.in_use {
+            if let Some(slot) = slots.at_mut(i) {
+                slot.arm(sockets.get_mut::<tcp::Socket>(slot.handle), &self.config);
+            }
         }
         debug!(
             "pool of {} sockets: {} clients, {} spare, listening on port {}, {} bytes per slot",
-            slots.len(),
+            slots.count(),
             self.clients,
             self.spare(),
             self.config.port,
@@ -148,7 +175,7 @@ impl Admission {
     /// Note every SYN a listening socket took since the last look.
     pub(super) fn syns_taken(
         &mut self,
-        slots: &mut [Slot],
+        slots: &mut dyn Slots,
         now: Instant,
         local: &[IpCidr],
         sockets: &mut SocketSet<'_>,
@@ -164,7 +191,7 @@ impl Admission {
 
     /// The queued connection to give a place to next, if a place is free
     /// (`serving` are taken): the one that has waited longest.
-    pub(super) fn next_admitted(&self, slots: &[Slot], serving: usize) -> Option<usize> {
+    pub(super) fn next_admitted(&self, slots: &dyn Slots, serving: usize) -> Option<usize> {
         if serving < self.clients && !self.shutting_down {
             oldest_queued(slots, self.in_use)
         } else {
@@ -176,7 +203,7 @@ impl Admission {
     /// when shutting down). Returns when the next wait is over.
     pub(super) fn refuse_waiting(
         &mut self,
-        slots: &mut [Slot],
+        slots: &mut dyn Slots,
         now: Instant,
         sockets: &mut SocketSet<'_>,
     ) -> Option<Instant> {
@@ -199,7 +226,7 @@ impl Admission {
     /// [`Slot::refuse`]).
     pub(super) fn refuse(
         &mut self,
-        slots: &mut [Slot],
+        slots: &mut dyn Slots,
         i: usize,
         now: Instant,
         sockets: &mut SocketSet<'_>,
@@ -208,7 +235,7 @@ impl Admission {
             FullPolicy::Busy => Some(self.busy_line.as_bytes()),
             FullPolicy::Reset => None,
         };
-        match slots.get_mut(i) {
+        match slots.at_mut(i) {
             Some(slot) => {
                 let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
                 slot.refuse(socket, busy_line, now, &self.config, &mut self.stats)
@@ -220,7 +247,7 @@ impl Admission {
     /// The walk is over: count the roles, and keep sockets listening.
     pub(super) fn end_walk(
         &mut self,
-        slots: &mut [Slot],
+        slots: &mut dyn Slots,
         now: Instant,
         sockets: &mut SocketSet<'_>,
     ) {
@@ -231,10 +258,13 @@ impl Admission {
     /// Make every free socket listen (or none, when no socket may listen
     /// now), and watch the first one that listens. Returns whether a frame
     /// must be looked at before the stack: no socket listens, and one may.
-    pub(super) fn listener(&mut self, slots: &mut [Slot], sockets: &mut SocketSet<'_>) -> bool {
+    pub(super) fn listener(&mut self, slots: &mut dyn Slots, sockets: &mut SocketSet<'_>) -> bool {
         let may_listen = self.may_listen(slots, sockets);
         let mut first = None;
-        for (i, slot) in slots.iter_mut().enumerate().take(self.in_use) {
+        for i in 0..self.in_use {
+            let Some(slot) = slots.at_mut(i) else {
+                continue;
+            };
             let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
             match slot.phase {
                 Phase::Off if may_listen => slot.arm(socket, &self.config),
@@ -254,7 +284,7 @@ impl Admission {
     /// A SYN for `port` is about to reach the stack (see [`Services::syn`]).
     pub(super) fn syn(
         &mut self,
-        slots: &mut [Slot],
+        slots: &mut dyn Slots,
         port: u16,
         now: Instant,
         sockets: &mut SocketSet<'_>,
@@ -280,7 +310,7 @@ impl Admission {
     /// A frame went through the stack (see [`Services::frame_done`]).
     pub(super) fn frame_done(
         &mut self,
-        slots: &mut [Slot],
+        slots: &mut dyn Slots,
         now: Instant,
         local: &[IpCidr],
         sockets: &mut SocketSet<'_>,
@@ -304,17 +334,16 @@ impl Admission {
     /// acknowledged. Returns the socket that listens, if one could be had.
     pub(super) fn reclaim_listener(
         &mut self,
-        slots: &mut [Slot],
+        slots: &mut dyn Slots,
         now: Instant,
         sockets: &mut SocketSet<'_>,
     ) -> Option<usize> {
-        let in_use = slots.get(..self.in_use).unwrap_or(&[]);
+        let in_use = || slots.iter().take(self.in_use);
         // Half-open handshakes from `addr`: of those, the address holding
         // the most gives one up first, so a flood from one address never
         // costs another client its handshake.
         let half_open_from = |addr: IpAddress| {
-            in_use
-                .iter()
+            in_use()
                 .filter(|other| {
                     let theirs = sockets.get::<tcp::Socket>(other.handle);
                     matches!(
@@ -328,7 +357,7 @@ impl Admission {
         // addresses, so each is counted once, not once per handshake.
         let mut counted: Option<(IpAddress, usize)> = None;
         let mut best: Option<(ReclaimKey, usize)> = None;
-        for (i, slot) in in_use.iter().enumerate() {
+        for (i, slot) in in_use().enumerate() {
             let socket = sockets.get::<tcp::Socket>(slot.handle);
             let Some((rank, at)) = slot.reclaim_rank(socket, now) else {
                 continue;
@@ -350,7 +379,7 @@ impl Admission {
             }
         }
         let ((rank, _, _), i) = best?;
-        let slot = slots.get_mut(i)?;
+        let slot = slots.at_mut(i)?;
         if let Phase::Serving { .. } = slot.phase {
             slot.end_served(CloseReason::PeerClosed, now, &self.config, &mut self.stats);
         }
@@ -372,7 +401,7 @@ impl Admission {
     /// Whether sockets should listen now: not while shutting down, and
     /// with the reset policy and no queue wait, not while every place is
     /// taken (the SYN is then refused by the stack).
-    pub(super) fn may_listen(&self, slots: &[Slot], sockets: &SocketSet<'_>) -> bool {
+    pub(super) fn may_listen(&self, slots: &dyn Slots, sockets: &SocketSet<'_>) -> bool {
         !self.shutting_down
             && (self.config.when_full == FullPolicy::Busy
                 || self.config.queue_wait > Duration::ZERO
@@ -390,13 +419,13 @@ impl Admission {
     /// the SYN-ACK.
     pub(super) fn syn_arrived(
         &mut self,
-        slots: &mut [Slot],
+        slots: &mut dyn Slots,
         i: usize,
         now: Instant,
         local: &[IpCidr],
         sockets: &mut SocketSet<'_>,
     ) {
-        let Some(slot) = slots.get(i) else {
+        let Some(slot) = slots.at(i) else {
             return;
         };
         let socket = sockets.get::<tcp::Socket>(slot.handle);
@@ -408,7 +437,7 @@ impl Admission {
                 && holds_client(other.phase)
                 && sockets.get::<tcp::Socket>(other.handle).remote_endpoint() == Some(remote)
         });
-        let Some(slot) = slots.get_mut(i) else {
+        let Some(slot) = slots.at_mut(i) else {
             return;
         };
         if held {
@@ -427,9 +456,12 @@ impl Admission {
     }
 
     /// Count the lingering and queued sockets, and note every role.
-    pub(super) fn count_roles(&mut self, slots: &mut [Slot], now: Instant) {
+    pub(super) fn count_roles(&mut self, slots: &mut dyn Slots, now: Instant) {
         let (mut lingering, mut queued) = (0u32, 0u32);
-        for slot in slots.iter_mut() {
+        for i in 0..slots.count() {
+            let Some(slot) = slots.at_mut(i) else {
+                continue;
+            };
             slot.note_role(now);
             match slot.phase {
                 Phase::Busy { .. } | Phase::Lingering { .. } => lingering += 1,
@@ -442,15 +474,18 @@ impl Admission {
     }
 
     /// Stop accepting clients (see [`Server::shutdown`]).
-    pub(super) fn shutdown(&mut self, slots: &mut [Slot], sockets: &mut SocketSet<'_>) {
+    pub(super) fn shutdown(&mut self, slots: &mut dyn Slots, sockets: &mut SocketSet<'_>) {
         self.shutting_down = true;
-        for slot in slots.iter_mut() {
+        for i in 0..slots.count() {
+            let Some(slot) = slots.at_mut(i) else {
+                continue;
+            };
             slot.disarm(sockets.get_mut::<tcp::Socket>(slot.handle));
         }
     }
 
     /// Whether a shutdown has finished: every connection is closed.
-    pub(super) fn is_shut_down(&self, slots: &[Slot]) -> bool {
+    pub(super) fn is_shut_down(&self, slots: &dyn Slots) -> bool {
         self.shutting_down && slots.iter().all(|s| s.phase == Phase::Off)
     }
 
@@ -458,7 +493,7 @@ impl Admission {
     pub(super) fn describe<const R: usize>(
         &self,
         name: &'static str,
-        slots: &[Slot],
+        slots: &dyn Slots,
         now: Instant,
         sockets: &SocketSet<'_>,
         view: &mut View<R>,
@@ -489,7 +524,7 @@ impl Admission {
 
 /// The queued connection among the first `in_use` slots that has waited
 /// longest.
-fn oldest_queued(slots: &[Slot], in_use: usize) -> Option<usize> {
+fn oldest_queued(slots: &dyn Slots, in_use: usize) -> Option<usize> {
     slots
         .iter()
         .enumerate()
@@ -503,20 +538,20 @@ fn oldest_queued(slots: &[Slot], in_use: usize) -> Option<usize> {
 }
 
 /// Connections holding a client place.
-pub(super) fn serving_count(slots: &[Slot], sockets: &SocketSet<'_>) -> usize {
+pub(super) fn serving_count(slots: &dyn Slots, sockets: &SocketSet<'_>) -> usize {
     slots
         .iter()
         .filter(|s| holds_place(s.phase, sockets.get::<tcp::Socket>(s.handle)))
         .count()
 }
 
-fn phase(slots: &[Slot], i: usize) -> Option<Phase> {
-    slots.get(i).map(|s| s.phase)
+fn phase(slots: &dyn Slots, i: usize) -> Option<Phase> {
+    slots.at(i).map(|s| s.phase)
 }
 
-fn socket_state(slots: &[Slot], i: usize, sockets: &SocketSet<'_>) -> Option<State> {
+fn socket_state(slots: &dyn Slots, i: usize, sockets: &SocketSet<'_>) -> Option<State> {
     slots
-        .get(i)
+        .at(i)
         .map(|s| sockets.get::<tcp::Socket>(s.handle).state())
 }
 

@@ -16,8 +16,16 @@ pub enum Error {
         clients: Option<usize>,
         /// The configured spare sockets (`None`: the default).
         spare: Option<usize>,
-        /// The pool size `N`.
+        /// The pool size: the storage's entries.
         pool: usize,
+    },
+    /// The pool yields more or fewer sockets than the storage has entries
+    /// ([`Resources`](crate::Resources)).
+    PoolMismatch {
+        /// The sockets the pool yielded (or, when more, the entries + 1).
+        sockets: usize,
+        /// The storage's entries.
+        storage: usize,
     },
     /// A buffer is smaller than the service needs.
     BufferTooSmall {
@@ -70,6 +78,11 @@ impl fmt::Display for Error {
                     show(spare)
                 )
             }
+            Error::PoolMismatch { sockets, storage } => write!(
+                f,
+                "the pool gave {sockets} sockets for {storage} storage entries; give one \
+                 socket per entry"
+            ),
             Error::BufferTooSmall {
                 buffer,
                 needed,

@@ -5,12 +5,14 @@ mod error;
 mod ingress;
 mod report;
 mod services;
+mod storage;
 
 pub use error::{Buffer, Error};
 pub use report::{ServiceView, SocketView, View, MAX_SERVICES};
 pub(crate) use services::sealed::Steps;
 pub use services::Services;
 pub(crate) use services::Syn;
+pub use storage::SlotStorage;
 
 use smoltcp::iface::{Interface, SocketHandle, SocketSet};
 use smoltcp::phy::Device;
@@ -22,13 +24,23 @@ use crate::connection::{self, holds_place, Phase, Role, Shared, Slot};
 use crate::service::Service;
 use crate::stats::Stats;
 use admission::{serving_count, Admission};
+use storage::{Slots, Storage};
 
 /// The memory a [`Server`] runs in, all given by the caller.
-pub struct Resources<'a, const N: usize> {
-    /// The pool: every socket with its own buffers. The first
+///
+/// `P` is the pool: anything that yields its sockets, an array
+/// (`[tcp::Socket; N]`), a `Vec`, or an iterator that makes them.
+pub struct Resources<'a, S: Service, P> {
+    /// The pool: every socket with its own buffers, as many as
+    /// [`storage`](Resources::storage) has entries. The first
     /// `clients + spare` are used (see [`Config::clients`],
     /// [`Config::spare`]); each of those needs buffers for one client.
-    pub pool: [tcp::Socket<'a>; N],
+    pub pool: P,
+    /// The server's state per pool socket, one entry for each: a slice
+    /// (`&mut [SlotStorage::EMPTY; N][..]`, e.g. a `static` on a board) or
+    /// a `Vec` sized at run time, given with `.into()`, as smoltcp's
+    /// `SocketSet` takes its entries. Its length is the pool's size.
+    pub storage: managed::ManagedSlice<'a, SlotStorage<S>>,
     /// Scratch for received bytes shown to the service; at least
     /// [`Service::input_window`] bytes.
     pub input: &'a mut [u8],
@@ -37,13 +49,13 @@ pub struct Resources<'a, const N: usize> {
     pub output: &'a mut [u8],
 }
 
-/// A select-style server over a fixed pool of `N` smoltcp TCP sockets; see
-/// the docs below.
+/// A select-style server over a fixed pool of smoltcp TCP sockets, sized
+/// by the caller's [`SlotStorage`]; see the docs below.
 ///
 /// smoltcp has no listening socket: a [`tcp::Socket`] in LISTEN takes the
 /// first SYN for its port and from then on serves that one connection, and
 /// the interface hands a SYN to the *first* listening socket in the
-/// [`SocketSet`]. A [`Server`] therefore owns a fixed pool of `N` sockets
+/// [`SocketSet`]. A [`Server`] therefore owns a fixed pool of sockets
 /// on the service port. Its capacity ([`Config::clients`]) is the number of
 /// connections served at once; the pool holds that many sockets plus
 /// spare ones ([`Config::spare`]), and roles rotate among them (see
@@ -73,8 +85,9 @@ pub struct Resources<'a, const N: usize> {
 ///
 /// # Memory
 ///
-/// Everything is fixed when the server is made. Per pool socket, client
-/// place or spare alike:
+/// Everything is fixed when the server is made, all of it the caller's
+/// (a board's statics, or a host's `Vec`s sized at run time; the server
+/// never allocates). Per pool socket, client place or spare alike:
 ///
 /// - its receive and transmit buffers (the caller's: at least the
 ///   service's [`input_window`](Service::input_window) and
@@ -82,14 +95,14 @@ pub struct Resources<'a, const N: usize> {
 ///   [`Reverse`](crate::Reverse) with lines of 1024);
 /// - one smoltcp `SocketStorage` entry in the [`SocketSet`], which holds
 ///   the socket's [`tcp::Socket`];
-/// - one slot (its handle, role and counts) and one service session in
-///   the server, [`Server::SLOT_SIZE`] bytes together.
+/// - one [`SlotStorage`] entry: its slot (handle, role and counts) and its
+///   service session, [`Server::SLOT_SIZE`] bytes.
 ///
 /// A socket therefore costs, in bytes,
 /// `receive + transmit + size_of::<SocketStorage>() + SLOT_SIZE`. Every
 /// socket needs a client's buffers, because the roles rotate (see
 /// [`Role`]): the socket listening now serves the next client. The pool
-/// holds `N = clients + spare` sockets; with the default spare sockets
+/// holds `clients + spare` sockets; with the default spare sockets
 /// (half the capacity, rounded up: [`Config::spare`]) one more client
 /// costs one and a half sockets. `spare: Some(0)` saves the spare sockets,
 /// at the price of SYNs dropped while connections close (their clients
@@ -112,25 +125,24 @@ pub struct Resources<'a, const N: usize> {
 ///
 /// Shared by all connections: the input and output scratch buffers (each
 /// at least the service's window, e.g. 1026 bytes for lines of 1024).
-pub struct Server<'a, S: Service, const N: usize> {
+pub struct Server<'a, S: Service> {
     /// Everything that is the same whatever the service and pool size.
     core: Admission,
     /// What the last walk returned: when the slots' timers next need one.
     next_walk: Option<Instant>,
-    slots: [Slot; N],
-    /// The service session of each slot, in the same order.
-    sessions: [S::Session; N],
+    /// Each pool socket's slot and service session, in pool order.
+    storage: Storage<'a, S>,
     service: S,
     input: &'a mut [u8],
     output: &'a mut [u8],
 }
 
-impl<'a, S: Service, const N: usize> Server<'a, S, N> {
+impl<'a, S: Service> Server<'a, S> {
     /// Bytes of server state per pool socket, besides the socket and its
     /// buffers: its slot and its service session. For [`Reverse`](crate::Reverse)
     /// 89 bytes on x86-64 (IPv4 and IPv6) and 73 on 32-bit targets (IPv4
     /// only); see [Memory](Server#memory).
-    pub const SLOT_SIZE: usize = core::mem::size_of::<Slot>() + core::mem::size_of::<S::Session>();
+    pub const SLOT_SIZE: usize = SlotStorage::<S>::SIZE;
 
     /// Make a server: configure the pool sockets, add them to `sockets`,
     /// and make the ones in use listen on the service port.
@@ -155,7 +167,7 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// smoltcp's in-memory loopback), and a client on the same interface:
     ///
     /// ```
-    /// use multiserve::{Config, Resources, Reverse, Server};
+    /// use multiserve::{Config, Resources, Reverse, Server, SlotStorage};
     /// use smoltcp::iface::{Config as IfaceConfig, Interface, SocketSet};
     /// use smoltcp::phy::{Loopback, Medium};
     /// use smoltcp::socket::tcp;
@@ -176,14 +188,15 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     ///     tcp::Socket::new(buffer(), buffer())
     /// };
     /// let (mut input, mut output) = ([0; 1026], [0; 1026]);
+    /// // Three sockets: two clients at once and one spare (the defaults).
+    /// let mut storage = [SlotStorage::EMPTY; 3];
     /// let resources = Resources {
     ///     pool: [socket(), socket(), socket()],
+    ///     storage: (&mut storage).into(),
     ///     input: &mut input,
     ///     output: &mut output,
     /// };
-    /// // Three sockets: two clients at once and one spare (the defaults).
-    /// let mut server: Server<_, 3> =
-    ///     Server::new(Config::default(), Reverse::default(), resources, &mut sockets)?;
+    /// let mut server = Server::new(Config::default(), Reverse::default(), resources, &mut sockets)?;
     ///
     /// let client = sockets.add(socket());
     /// let port = server.config().port;
@@ -216,17 +229,29 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// ```
     ///
     ///
+    /// # Errors
+    ///
+    /// Besides the configuration's and the buffers' errors,
+    /// [`Error::PoolMismatch`] when the pool yields more or fewer sockets
+    /// than `storage` has entries. On an error the pool's sockets that were
+    /// added are removed from `sockets` again.
+    ///
     /// # Panics
     ///
-    /// As [`SocketSet::add`], if `sockets` has no room for `N` more sockets.
-    pub fn new(
+    /// As [`SocketSet::add`], if `sockets` is a fixed slice with no room
+    /// for the pool.
+    pub fn new<P>(
         config: Config,
         service: S,
-        resources: Resources<'a, N>,
+        resources: Resources<'a, S, P>,
         sockets: &mut SocketSet<'a>,
-    ) -> Result<Self, Error> {
+    ) -> Result<Self, Error>
+    where
+        P: IntoIterator<Item = tcp::Socket<'a>>,
+    {
         let Resources {
             pool,
+            mut storage,
             input,
             output,
         } = resources;
@@ -235,26 +260,55 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
             service.input_window(),
             service.output_window(),
             service.peers(),
-            &pool,
+            storage.len(),
             input.len(),
             output.len(),
         )?;
-        let mut index = 0;
-        let mut slots = pool.map(|socket| {
-            let slot = core.add(index, socket, sockets);
-            index += 1;
-            slot
-        });
-        core.arm_pool(&mut slots, sockets, Self::SLOT_SIZE)?;
+        let added = Self::add_pool(&core, pool, &mut storage, sockets)
+            .and_then(|()| core.arm_pool(&mut storage, sockets, Self::SLOT_SIZE));
+        if let Err(e) = added {
+            for slot in storage.iter_mut().filter_map(SlotStorage::take) {
+                sockets.remove(slot.handle);
+            }
+            return Err(e);
+        }
         Ok(Server {
             core,
             next_walk: None,
-            slots,
-            sessions: core::array::from_fn(|_| S::Session::default()),
+            storage,
             service,
             input,
             output,
         })
+    }
+
+    /// Check each socket of `pool` and add it to `sockets`, filling the
+    /// storage entry of the same index; the pool must fill the storage
+    /// exactly.
+    fn add_pool<P>(
+        core: &Admission,
+        pool: P,
+        storage: &mut [SlotStorage<S>],
+        sockets: &mut SocketSet<'a>,
+    ) -> Result<(), Error>
+    where
+        P: IntoIterator<Item = tcp::Socket<'a>>,
+    {
+        let mut pool = pool.into_iter();
+        let entries = storage.len();
+        let mismatch = |sockets| Error::PoolMismatch {
+            sockets,
+            storage: entries,
+        };
+        for (index, entry) in storage.iter_mut().enumerate() {
+            let socket = pool.next().ok_or(mismatch(index))?;
+            core.check_socket(index, &socket)?;
+            entry.fill(core.add(index, socket, sockets));
+        }
+        match pool.next() {
+            Some(_) => Err(mismatch(entries.saturating_add(1))),
+            None => Ok(()),
+        }
     }
 
     /// One turn of the loop: receive each frame, walk every socket once,
@@ -331,7 +385,7 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         // itself (`poll` looks after every frame, and walks with
         // `walk_pool`).
         self.core
-            .syns_taken(&mut self.slots, now, iface.ip_addrs(), sockets);
+            .syns_taken(&mut self.storage, now, iface.ip_addrs(), sockets);
         self.walk_pool(now, sockets)
     }
 
@@ -340,8 +394,7 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         let Server {
             core,
             next_walk,
-            slots,
-            sessions,
+            storage,
             service,
             input,
             output,
@@ -355,7 +408,11 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         {
             let in_use = core.in_use;
             let mut cx = core.cx(now);
-            for (slot, session) in slots.iter_mut().zip(sessions.iter_mut()).take(in_use) {
+            for entry in storage.iter_mut().take(in_use) {
+                let Some(entry) = entry.entry_mut() else {
+                    continue;
+                };
+                let (slot, session) = (&mut entry.slot, &mut entry.session);
                 let next = connection::step(slot, session, sockets, &mut cx, &mut shared);
                 tally.add(next, slot, sockets);
             }
@@ -364,21 +421,27 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
         if tally.queued {
             // Give queued connections the free places, oldest first.
             let mut serving = tally.serving;
-            while let Some(i) = core.next_admitted(slots, serving) {
-                let (Some(slot), Some(session)) = (slots.get_mut(i), sessions.get_mut(i)) else {
+            while let Some(i) = core.next_admitted(&*storage, serving) {
+                let Some(entry) = storage.get_mut(i).and_then(SlotStorage::entry_mut) else {
                     break;
                 };
-                let socket = sockets.get_mut::<tcp::Socket<'a>>(slot.handle);
+                let socket = sockets.get_mut::<tcp::Socket<'a>>(entry.slot.handle);
                 let mut cx = core.cx(now);
                 next = earliest(
                     next,
-                    connection::admit(slot, session, socket, &mut cx, &mut shared),
+                    connection::admit(
+                        &mut entry.slot,
+                        &mut entry.session,
+                        socket,
+                        &mut cx,
+                        &mut shared,
+                    ),
                 );
-                serving = serving_count(slots, sockets);
+                serving = serving_count(&*storage, sockets);
             }
-            next = earliest(next, core.refuse_waiting(slots, now, sockets));
+            next = earliest(next, core.refuse_waiting(&mut *storage, now, sockets));
         }
-        core.end_walk(slots, now, sockets);
+        core.end_walk(&mut *storage, now, sockets);
         *next_walk = next;
         next
     }
@@ -387,12 +450,12 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// sent, then close their connections. Poll until
     /// [`Server::is_shut_down`].
     pub fn shutdown(&mut self, sockets: &mut SocketSet<'a>) {
-        self.core.shutdown(&mut self.slots, sockets);
+        self.core.shutdown(&mut self.storage, sockets);
     }
 
     /// Whether a shutdown has finished: every connection is closed.
     pub fn is_shut_down(&self) -> bool {
-        self.core.is_shut_down(&self.slots)
+        self.core.is_shut_down(&self.storage)
     }
 
     /// The counters.
@@ -423,7 +486,17 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     /// The pool's sockets, in socket-set order, with their roles (those
     /// beyond the sockets in use are always [`Role::Off`]).
     pub fn slots(&self) -> impl Iterator<Item = (SocketHandle, Role)> + '_ {
-        self.slots.iter().map(|s| (s.handle, s.phase.role()))
+        self.slots_view().iter().map(|s| (s.handle, s.phase.role()))
+    }
+
+    /// The pool socket count: the storage's entries.
+    pub fn pool_size(&self) -> usize {
+        self.storage.len()
+    }
+
+    /// The slots, as admission sees them.
+    fn slots_view(&self) -> &dyn Slots {
+        &self.storage
     }
 
     /// The service, to hand it the server's own report (the status
@@ -436,7 +509,7 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     ) {
         let name = self.service.name();
         let view = view(&mut self.service);
-        self.core.describe(name, &self.slots, now, sockets, view);
+        self.core.describe(name, &self.storage, now, sockets, view);
     }
 
     /// The service, to change it between poll steps.
@@ -445,18 +518,18 @@ impl<'a, S: Service, const N: usize> Server<'a, S, N> {
     }
 }
 
-impl<'a, S: Service, const N: usize> Steps<'a> for Server<'a, S, N> {
+impl<'a, S: Service> Steps<'a> for Server<'a, S> {
     fn prepare(&mut self, sockets: &mut SocketSet<'a>) -> bool {
-        self.core.listener(&mut self.slots, sockets)
+        self.core.listener(&mut self.storage, sockets)
     }
 
     fn syn(&mut self, port: u16, now: Instant, sockets: &mut SocketSet<'a>) -> Syn {
-        self.core.syn(&mut self.slots, port, now, sockets)
+        self.core.syn(&mut self.storage, port, now, sockets)
     }
 
     fn frame_done(&mut self, now: Instant, iface: &Interface, sockets: &mut SocketSet<'a>) -> bool {
         self.core
-            .frame_done(&mut self.slots, now, iface.ip_addrs(), sockets)
+            .frame_done(&mut self.storage, now, iface.ip_addrs(), sockets)
     }
 
     fn walk(&mut self, now: Instant, sockets: &mut SocketSet<'a>) -> Option<Instant> {
@@ -469,15 +542,15 @@ impl<'a, S: Service, const N: usize> Steps<'a> for Server<'a, S, N> {
 
     fn report<const R: usize>(&self, now: Instant, sockets: &SocketSet<'a>, view: &mut View<R>) {
         self.core
-            .describe(self.service.name(), &self.slots, now, sockets, view);
+            .describe(self.service.name(), &self.storage, now, sockets, view);
     }
 
     fn stop(&mut self, sockets: &mut SocketSet<'a>) {
-        self.core.shutdown(&mut self.slots, sockets);
+        self.core.shutdown(&mut self.storage, sockets);
     }
 
     fn stopped(&self) -> bool {
-        self.core.is_shut_down(&self.slots)
+        self.core.is_shut_down(&self.storage)
     }
 }
 

@@ -314,21 +314,21 @@ impl<const R: usize> Service for Status<R> {
 /// when a status client is owed a snapshot, it then describes every socket
 /// into the status service's [`View`] and walks the status server once
 /// more to write it. A [`Status`] polled without `Watched` answers nothing.
-pub struct Watched<'a, P, const R: usize, const M: usize> {
+pub struct Watched<'a, P, const R: usize> {
     /// The services watched.
     pub services: P,
     /// The status server.
-    pub status: Server<'a, Status<R>, M>,
+    pub status: Server<'a, Status<R>>,
 }
 
-impl<'a, P: Steps<'a>, const R: usize, const M: usize> Watched<'a, P, R, M> {
+impl<'a, P: Steps<'a>, const R: usize> Watched<'a, P, R> {
     /// Watch `services` with `status`.
-    pub fn new(services: P, status: Server<'a, Status<R>, M>) -> Self {
+    pub fn new(services: P, status: Server<'a, Status<R>>) -> Self {
         Watched { services, status }
     }
 }
 
-impl<'a, P: Steps<'a>, const R: usize, const M: usize> Steps<'a> for Watched<'a, P, R, M> {
+impl<'a, P: Steps<'a>, const R: usize> Steps<'a> for Watched<'a, P, R> {
     fn prepare(&mut self, sockets: &mut SocketSet<'a>) -> bool {
         self.services.prepare(sockets) | self.status.prepare(sockets)
     }

@@ -181,7 +181,7 @@ fn interface(device: &mut impl Device, mac: [u8; 6], ip: IpAddress) -> Interface
 
 /// The server's side: everything the serving loop owns.
 struct ServerSide {
-    server: Server<'static, Reverse, 4>,
+    server: Server<'static, Reverse>,
     iface: Interface,
     device: DriverDevice<WireDriver>,
     sockets: SocketSet<'static>,
@@ -246,7 +246,8 @@ fn sides(caps: Capabilities) -> (ServerSide, ClientSide, Hardware, InFlight) {
     });
     let mut sockets = SocketSet::new(vec![]);
     let resources = Resources {
-        pool: core::array::from_fn(|_| socket(4096, 4096)),
+        pool: (0..4).map(|_| socket(4096, 4096)),
+        storage: crate::net::slot_storage(4),
         input: vec![0u8; 4096].leak(),
         output: vec![0u8; 4096].leak(),
     };

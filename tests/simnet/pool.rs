@@ -6,7 +6,7 @@ use smoltcp::time::Duration;
 use multiserve::Role;
 use multiserve::{Config, FullPolicy, Reverse, Server};
 
-use crate::net::{rev_line, Net, Setup};
+use crate::net::{rev_line, slot_storage, Net, Setup};
 
 const N: usize = 8;
 
@@ -130,19 +130,23 @@ fn pool_split_and_buffers_are_checked() {
         )
     };
     let mut sockets = SocketSet::new(vec![]);
-    let make = |sockets: &mut SocketSet<'static>, rx, tx, config: Config| {
+    let make_with = |sockets: &mut SocketSet<'static>, rx, tx, config: Config, entries| {
         let resources = Resources {
             pool: [sock(rx, tx), sock(2048, 2048), sock(0, 0)],
+            storage: slot_storage(entries),
             input: vec![0u8; 2048].leak(),
             output: vec![0u8; 2048].leak(),
         };
-        Server::<Reverse, 3>::new(
+        Server::new(
             config,
             Reverse::new(Framing::Line, 1024),
             resources,
             sockets,
         )
-        .map(|s| (s.clients(), s.spare()))
+        .map(|s| (s.clients(), s.spare(), s.pool_size()))
+    };
+    let make = |sockets: &mut SocketSet<'static>, rx, tx, config: Config| {
+        make_with(sockets, rx, tx, config, 3).map(|(clients, spare, _)| (clients, spare))
     };
     // The defaults: two thirds of the pool serve, a third is spare; the
     // unused third socket needs no buffers.
@@ -180,6 +184,24 @@ fn pool_split_and_buffers_are_checked() {
         make(&mut sockets, 2048, 2048, config),
         Err(Error::PoolTooSmall { .. })
     ));
+    // The storage sizes the pool; the pool gives one socket per entry.
+    // A server that could not be made leaves no socket in the set.
+    let added = sockets.iter().count();
+    assert_eq!(
+        make_with(&mut sockets, 2048, 2048, one_spare, 2),
+        Err(Error::PoolMismatch {
+            sockets: 3,
+            storage: 2
+        })
+    );
+    assert_eq!(
+        make_with(&mut sockets, 2048, 2048, one_spare, 4),
+        Err(Error::PoolMismatch {
+            sockets: 3,
+            storage: 4
+        })
+    );
+    assert_eq!(sockets.iter().count(), added);
     assert_eq!(Config::default().split(12), Some((8, 4)));
     assert_eq!(Config::default().split(96), Some((64, 32)));
     let sixteen = Config {
@@ -196,7 +218,7 @@ fn pool_split_and_buffers_are_checked() {
 /// `# Memory` section of `Server`).
 #[test]
 fn per_connection_state_is_small() {
-    let slot = Server::<'static, Reverse, N>::SLOT_SIZE;
+    let slot = Server::<'static, Reverse>::SLOT_SIZE;
     println!("server state per connection: {slot} bytes");
     assert!(
         slot <= 96,

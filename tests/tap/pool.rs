@@ -11,6 +11,39 @@ fn serves_64_clients_at_once() {
     conformance::serves_clients_at_once(&server, 64);
 }
 
+/// The pool is sized at run time: a thousand kernel clients connected at
+/// once, each answered, three rounds.
+#[test]
+fn serves_1000_clients_at_once() {
+    // A thousand sockets open at once in this process, besides the
+    // harness's own: the soft limit is often 1,024.
+    raise_fd_limit(1200);
+    let server = serve!(&["--clients", "1000"]);
+    conformance::serves_clients_at_once(&server, 1000);
+}
+
+/// Raise this process's open-file limit to at least `at_least`, within
+/// its hard limit; fails the test where the hard limit is lower.
+fn raise_fd_limit(at_least: u64) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    let ok = unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0
+            && (limit.rlim_cur >= at_least || {
+                limit.rlim_cur = limit.rlim_max.min(at_least.max(limit.rlim_cur));
+                libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0
+            })
+    };
+    assert!(
+        ok && limit.rlim_cur >= at_least,
+        "cannot open {at_least} files at once: limit {limit:?}",
+        limit = (limit.rlim_cur, limit.rlim_max)
+    );
+}
+
 #[test]
 fn full_server_answers_busy_at_once_without_a_queue_wait() {
     let server = serve!(&["--clients", "4", "--queue-wait", "0s"]);

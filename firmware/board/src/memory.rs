@@ -1,15 +1,15 @@
 //! The static memory a board's server runs in.
 //!
 //! All socket buffers and both scratch buffers are one `static` of zeros,
-//! so they land in `.bss` and cost no flash. The socket set's entries are a
-//! second `static`, left uninitialised in `.bss` and filled with empty
-//! entries when [`Memory::take`] hands it out: an empty entry is not all
-//! zeros, so as a constant it would be in `.data`, an image of 336 bytes
-//! per entry in flash.
+//! so they land in `.bss` and cost no flash. The socket set's entries and
+//! the servers' slot storage are further `static`s, left uninitialised in
+//! `.bss` and filled with empty entries when [`Memory::take`] hands them
+//! out: an empty entry is not all zeros, so as a constant it would be in
+//! `.data`, an image of 336 bytes per socket-set entry in flash.
 //!
 //! Per pool socket (client or spare, all alike): [`SOCKET_RX`] +
 //! [`SOCKET_TX`] bytes of buffers, one socket-set entry and one server
-//! slot. Shared: the input and output scratch buffers, sized by the
+//! slot ([`SlotStorage`]). Shared: the input and output scratch buffers, sized by the
 //! service's windows for [`MAX_LINE`].
 //!
 //! With the feature `status`, the status server's memory too, in the same
@@ -17,14 +17,16 @@
 //! [`STATUS_SOCKET_TX`] bytes, their socket-set entries, and its own
 //! scratch buffers ([`STATUS_INPUT`], [`STATUS_OUTPUT`]).
 
-use multiserve::{Resources, Reverse};
+#[cfg(feature = "status")]
+use multiserve::Status;
+use multiserve::{Resources, Reverse, SlotStorage};
 use smoltcp::iface::SocketStorage;
 use smoltcp::socket::tcp;
 use static_cell::{ConstStaticCell, StaticCell};
 
 use crate::{FRAMING, MAX_LINE, POOL, SOCKET_RX, SOCKET_TX};
 #[cfg(feature = "status")]
-use crate::{STATUS_POOL, STATUS_SOCKET_RX, STATUS_SOCKET_TX};
+use crate::{STATUS_POOL, STATUS_ROWS, STATUS_SOCKET_RX, STATUS_SOCKET_TX};
 
 /// Input scratch: what the service needs to see at once (a line and its
 /// `\r\n`).
@@ -104,15 +106,27 @@ static BUFFERS: ConstStaticCell<Buffers> = ConstStaticCell::new(Buffers {
 
 static SOCKET_STORAGE: StaticCell<[SocketStorage<'static>; SOCKETS]> = StaticCell::new();
 
+static SLOT_STORAGE: StaticCell<[SlotStorage<Reverse>; POOL]> = StaticCell::new();
+
+#[cfg(feature = "status")]
+static STATUS_SLOT_STORAGE: StaticCell<[SlotStorage<Status<STATUS_ROWS>>; STATUS_POOL]> =
+    StaticCell::new();
+
+/// The reverse server's pool: its sockets, made from the buffers.
+pub type Pool = [tcp::Socket<'static>; POOL];
+/// The status server's pool (feature `status`).
+#[cfg(feature = "status")]
+pub type StatusPool = [tcp::Socket<'static>; STATUS_POOL];
+
 /// The server's memory, handed out once.
 pub struct Memory {
     /// The socket set's entries.
     pub sockets: &'static mut [SocketStorage<'static>; SOCKETS],
     /// The server's sockets and scratch buffers.
-    pub resources: Resources<'static, POOL>,
+    pub resources: Resources<'static, Reverse, Pool>,
     /// The status server's sockets and scratch buffers (feature `status`).
     #[cfg(feature = "status")]
-    pub status: Resources<'static, STATUS_POOL>,
+    pub status: Resources<'static, Status<STATUS_ROWS>, StatusPool>,
 }
 
 impl Memory {
@@ -120,14 +134,19 @@ impl Memory {
     pub fn take() -> Option<Memory> {
         let buffers = BUFFERS.try_take()?;
         let sockets = SOCKET_STORAGE.try_init([SocketStorage::EMPTY; SOCKETS])?;
+        let slots = SLOT_STORAGE.try_init([SlotStorage::EMPTY; POOL])?;
         let resources = Resources {
             pool: buffers.pool.each_mut().map(SocketBuffers::socket),
+            storage: (&mut slots[..]).into(),
             input: &mut buffers.input,
             output: &mut buffers.output,
         };
         #[cfg(feature = "status")]
+        let status_slots = STATUS_SLOT_STORAGE.try_init([SlotStorage::EMPTY; STATUS_POOL])?;
+        #[cfg(feature = "status")]
         let status = Resources {
             pool: buffers.status_pool.each_mut().map(SocketBuffers::socket),
+            storage: (&mut status_slots[..]).into(),
             input: &mut buffers.status_input,
             output: &mut buffers.status_output,
         };

@@ -35,9 +35,9 @@ use smoltcp::time::Instant;
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
 
 use crate::memory::Memory;
-use crate::{idle_timeout, CLIENTS, DHCP_TIMEOUT, FRAMING, MAX_LINE, POOL, PORT, SPARE};
+use crate::{idle_timeout, CLIENTS, DHCP_TIMEOUT, FRAMING, MAX_LINE, PORT, SPARE};
 #[cfg(feature = "status")]
-use crate::{STATUS_CLIENTS, STATUS_POOL, STATUS_PORT, STATUS_ROWS, STATUS_SPARE};
+use crate::{STATUS_CLIENTS, STATUS_PORT, STATUS_ROWS, STATUS_SPARE};
 
 /// What a board brings to [`serve`].
 pub struct Board<D> {
@@ -119,10 +119,10 @@ fn status_config() -> ServerConfig {
 
 /// The reverse server, watched by the status server (feature `status`).
 #[cfg(feature = "status")]
-type Services = Watched<'static, Server<'static, Reverse, POOL>, STATUS_ROWS, STATUS_POOL>;
+type Services = Watched<'static, Server<'static, Reverse>, STATUS_ROWS>;
 /// The reverse server alone (without the feature `status`).
 #[cfg(not(feature = "status"))]
-type Services = Server<'static, Reverse, POOL>;
+type Services = Server<'static, Reverse>;
 
 /// Runs the board's server for ever; returns only if it cannot start.
 ///

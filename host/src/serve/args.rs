@@ -9,7 +9,7 @@ use smoltcp::wire::{EthernetAddress, Ipv4Cidr, Ipv6Cidr};
 
 use multiserve::Reverse;
 
-use super::pool::{MAX_CLIENTS, POOL};
+use super::pool::{MAX_CLIENTS, MAX_SPARE};
 use crate::{parse_duration, FramingKind, ServiceKind, WhenFull};
 
 #[derive(clap::Args)]
@@ -48,13 +48,16 @@ pub struct Args {
     #[arg(long, default_value_t = Reverse::DEFAULT_MAX_LEN,
           value_parser = clap::value_parser!(u32).range(1..=65536).map(|v| v as usize))]
     pub max_line: usize,
-    /// How many clients are served at once.
+    /// How many clients are served at once (up to 4096). The pool is
+    /// these plus the spare sockets, each with its buffers (see
+    /// --socket-buffer); `serve` prints what it costs at start.
     #[arg(long, default_value_t = 16,
           value_parser = clap::value_parser!(u32).range(1..=MAX_CLIENTS as i64).map(|v| v as usize))]
     pub clients: usize,
     /// Sockets beyond the clients, for connections that are closing or
-    /// half-open and for the full-server answer (default: half the clients).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=(POOL / 2) as i64).map(|v| v as usize))]
+    /// half-open and for the full-server answer (default: half the clients,
+    /// rounded up; at most 2048).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(0..=MAX_SPARE as i64).map(|v| v as usize))]
     pub spare: Option<usize>,
     /// What a client gets when every place is taken.
     #[arg(long, value_enum, default_value_t = WhenFull::Busy)]
@@ -66,7 +69,9 @@ pub struct Args {
     /// Close a connection on which nothing moved for this long ("off": never).
     #[arg(long, default_value = "300s", value_parser = parse_timeout)]
     pub idle_timeout: Timeout,
-    /// Receive and transmit buffer of each socket, in bytes.
+    /// Receive and transmit buffer of each socket, in bytes: the RAM per
+    /// client is twice this (and a pool socket's few hundred bytes of
+    /// state), per spare socket too.
     #[arg(long, default_value_t = 64 * 1024,
           value_parser = clap::value_parser!(u32).range(2048..=1 << 20).map(|v| v as usize))]
     pub socket_buffer: usize,

@@ -27,7 +27,7 @@ use smoltcp::time::{Duration, Instant};
 pub use args::Args;
 use device::{Stack, Tap};
 use multiserve::Service as _;
-use pool::{POOL, STATUS_POOL};
+use pool::STATUS_POOL;
 use served::Served;
 use signals::{Signals, Wake};
 
@@ -54,7 +54,18 @@ pub fn run(args: Args) -> Result<ExitCode, String> {
 
     let mut app_scratch = pool::app_scratch(&args);
     let mut status_scratch = pool::status_scratch();
-    let mut sockets = SocketSet::new(Vec::with_capacity(POOL + STATUS_POOL));
+    let (clients, spare) = pool::pool_split(&args)?;
+    let cost = pool::pool_cost(&args, clients + spare);
+    println!(
+        "pool: {} sockets ({clients} clients + {spare} spare), {} bytes each \
+         ({} buffers each way, socket-set entry, slot), {} bytes in all ({:.1} MiB)",
+        cost.sockets,
+        cost.per_socket,
+        args.socket_buffer,
+        cost.total,
+        cost.total as f64 / (1024.0 * 1024.0)
+    );
+    let mut sockets = SocketSet::new(Vec::with_capacity(cost.sockets + STATUS_POOL));
     let app = pool::app_server(&args, &mut app_scratch, &mut sockets)?;
     let status = pool::status_server(&args, &mut status_scratch, &mut sockets)?;
     let mut served = Served::new(app, status);

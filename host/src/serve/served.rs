@@ -8,13 +8,13 @@ use multiserve::{Services, Watched};
 
 use super::device::Stack;
 
-use super::pool::{AppServer, StatusServer, STATUS_POOL, STATUS_ROWS};
+use super::pool::{AppServer, StatusServer, STATUS_ROWS};
 
 /// Either way one type, so the loop is built once. There is one value for
 /// the program's life, so the size of the smaller variant does not matter.
 #[allow(clippy::large_enum_variant)]
 pub enum Served<'a> {
-    Watched(Watched<'a, AppServer<'a>, STATUS_ROWS, STATUS_POOL>),
+    Watched(Watched<'a, AppServer<'a>, STATUS_ROWS>),
     Alone(AppServer<'a>),
 }
 

@@ -10,7 +10,10 @@ use smoltcp::wire::{
     EthernetAddress, IpAddress, IpCidr, IpEndpoint, IpListenEndpoint, Ipv4Address,
 };
 
-use multiserve::{Config, Echo, Resources, Role, Server, Service, Services, Status, Watched};
+use managed::ManagedSlice;
+use multiserve::{
+    Config, Echo, Resources, Role, Server, Service, Services, SlotStorage, Status, Watched,
+};
 
 use crate::wire::{wire, InFlight, Port};
 
@@ -34,9 +37,9 @@ pub const ROWS: usize = 32;
 /// set, polled in the same step: an echo service, and the status service
 /// watching both.
 pub struct Beside {
-    pub echo: Server<'static, Echo, ECHO_POOL>,
+    pub echo: Server<'static, Echo>,
     /// Taken out only for the duration of a poll.
-    pub status: Option<Server<'static, Status<ROWS>, STATUS_POOL>>,
+    pub status: Option<Server<'static, Status<ROWS>>>,
 }
 
 /// Sizes and faults of a simulated network.
@@ -92,9 +95,9 @@ impl Host {
     }
 }
 
-pub struct Net<S: Service, const N: usize> {
+pub struct Net<S: Service + 'static, const N: usize> {
     pub now: Instant,
-    pub server: Server<'static, S, N>,
+    pub server: Server<'static, S>,
     pub server_host: Host,
     pub client_host: Host,
     pub setup: Setup,
@@ -136,7 +139,16 @@ fn socket(rx: usize, tx: usize) -> tcp::Socket<'static> {
     )
 }
 
-impl<S: Service, const N: usize> Net<S, N> {
+/// A server's storage for `n` pool sockets, owned (a `Vec`), as a host
+/// sizes it at run time.
+pub fn slot_storage<S: Service>(n: usize) -> ManagedSlice<'static, SlotStorage<S>> {
+    (0..n)
+        .map(|_| SlotStorage::default())
+        .collect::<Vec<_>>()
+        .into()
+}
+
+impl<S: Service + 'static, const N: usize> Net<S, N> {
     pub fn new(config: Config, service: S, setup: Setup) -> Self {
         Self::try_new(config, service, setup).expect("server starts")
     }
@@ -152,7 +164,8 @@ impl<S: Service, const N: usize> Net<S, N> {
             setup.seed.wrapping_mul(31).wrapping_add(17),
         );
         let resources = Resources {
-            pool: core::array::from_fn(|_| socket(setup.server_rx, setup.server_tx)),
+            pool: (0..N).map(|_| socket(setup.server_rx, setup.server_tx)),
+            storage: slot_storage(N),
             input: vec![0u8; 4096].leak(),
             output: vec![0u8; 4096].leak(),
         };
@@ -183,7 +196,8 @@ impl<S: Service, const N: usize> Net<S, N> {
             },
             Echo,
             Resources {
-                pool: core::array::from_fn(|_| socket(setup.server_rx, setup.server_tx)),
+                pool: (0..ECHO_POOL).map(|_| socket(setup.server_rx, setup.server_tx)),
+                storage: slot_storage(ECHO_POOL),
                 input: vec![0u8; 4096].leak(),
                 output: vec![0u8; 4096].leak(),
             },
@@ -199,7 +213,8 @@ impl<S: Service, const N: usize> Net<S, N> {
             },
             Status::new(),
             Resources {
-                pool: core::array::from_fn(|_| socket(256, 1024)),
+                pool: (0..STATUS_POOL).map(|_| socket(256, 1024)),
+                storage: slot_storage(STATUS_POOL),
                 input: vec![0u8; 128].leak(),
                 output: vec![0u8; 1024].leak(),
             },
@@ -214,12 +229,12 @@ impl<S: Service, const N: usize> Net<S, N> {
     }
 
     /// The echo service beside the one under test.
-    pub fn echo(&self) -> &Server<'static, Echo, ECHO_POOL> {
+    pub fn echo(&self) -> &Server<'static, Echo> {
         &self.beside.as_ref().expect("services beside").echo
     }
 
     /// The status server.
-    pub fn status(&self) -> &Server<'static, Status<ROWS>, STATUS_POOL> {
+    pub fn status(&self) -> &Server<'static, Status<ROWS>> {
         self.beside
             .as_ref()
             .and_then(|b| b.status.as_ref())
