@@ -65,8 +65,9 @@ pub struct Config {
     /// The TCP port every pool socket listens on. Must not be 0.
     pub port: u16,
     /// The capacity: how many clients are served at once. `None`: the
-    /// pool size `N` less the spare sockets (`N - N / 3` when `spare` is
-    /// `None` too). At least 1; `clients + spare` must not exceed `N`.
+    /// pool size `N` (its storage's entries) less the spare sockets
+    /// (`N - N / 3` when `spare` is `None` too). At least 1;
+    /// `clients + spare` must not exceed `N`.
     pub clients: Option<usize>,
     /// Sockets beyond the capacity. They keep a socket listening while
     /// others finish their closing handshake or sit half-open, and give

@@ -67,8 +67,9 @@
 //! ## Guarantees
 //!
 //! - `#![no_std]`, no allocator, no `unsafe`. All memory is given by the
-//!   caller at start (socket buffers, two scratch buffers) or is part of the
-//!   [`Server`] value, whose size is fixed by its const generic `N`. One
+//!   caller at start (socket buffers, one [`SlotStorage`] entry per pool
+//!   socket, borrowed or owned, two scratch buffers) or is part of the
+//!   [`Server`] value, whose size does not depend on the pool's. One
 //!   4-byte `static` holds the clock of TCP timestamps
 //!   ([`Config::timestamps`]): the latest poll's `now`, in milliseconds.
 //! - Nothing a peer sends can make the server panic: errors are values, and

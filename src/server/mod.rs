@@ -113,7 +113,7 @@ pub struct Resources<'a, S: Service, P> {
 ///
 /// | | x86-64, IPv4 and IPv6, smoltcp `std` | 32-bit (Cortex-M3, RV32IMAC), IPv4 only |
 /// | --- | ---: | ---: |
-/// | `Server::<Reverse, N>::SLOT_SIZE` | 89 | 73 |
+/// | `Server::<Reverse>::SLOT_SIZE` ([`SlotStorage`]) | 96 | 80 |
 /// | `tcp::Socket` | 448 | 312 |
 /// | `SocketStorage` entry, the `tcp::Socket` included | 488 | 336 |
 ///
@@ -140,7 +140,7 @@ pub struct Server<'a, S: Service> {
 impl<'a, S: Service> Server<'a, S> {
     /// Bytes of server state per pool socket, besides the socket and its
     /// buffers: its slot and its service session. For [`Reverse`](crate::Reverse)
-    /// 89 bytes on x86-64 (IPv4 and IPv6) and 73 on 32-bit targets (IPv4
+    /// 96 bytes on x86-64 (IPv4 and IPv6) and 80 on 32-bit targets (IPv4
     /// only); see [Memory](Server#memory).
     pub const SLOT_SIZE: usize = SlotStorage::<S>::SIZE;
 
@@ -192,7 +192,7 @@ impl<'a, S: Service> Server<'a, S> {
     /// let mut storage = [SlotStorage::EMPTY; 3];
     /// let resources = Resources {
     ///     pool: [socket(), socket(), socket()],
-    ///     storage: (&mut storage).into(),
+    ///     storage: (&mut storage[..]).into(),
     ///     input: &mut input,
     ///     output: &mut output,
     /// };

@@ -125,9 +125,9 @@ impl Default for StatusSession {
 ///
 /// The [`View`] the snapshots are written from is part of the [`Status`]
 /// value: [`View::SIZE`] bytes for `R` rows. On a 32-bit board (IPv4 only,
-/// as the boards build it) a `Server<Status<14>, 2>` is 2,352 bytes, 1,760
-/// of them its `View<14>`; `core::mem::size_of` gives the figure for
-/// another target.
+/// as the boards build it) a `Server<Status<14>>` is 2,184 bytes, 1,760
+/// of them its `View<14>`, besides its [`SlotStorage`](crate::SlotStorage)
+/// entries; `core::mem::size_of` gives the figure for another target.
 ///
 /// # Security
 ///
