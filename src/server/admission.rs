@@ -8,7 +8,7 @@
 /// The longest busy line: `busy: all ` + 20 digits + ` slots are in use, try again later\n`.
 use core::cmp::Reverse;
 
-use smoltcp::iface::SocketSet;
+use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{IpAddress, IpCidr};
@@ -97,50 +97,67 @@ impl Admission {
         })
     }
 
-    /// Check the buffers of pool socket `n`: each socket in use needs a
-    /// client's.
-    pub(super) fn check_socket(&self, n: usize, socket: &tcp::Socket<'_>) -> Result<(), Error> {
-        if n >= self.in_use {
-            return Ok(());
+    /// Add the sockets of `pool` to `sockets`, one for each entry of
+    /// `slots` (the pool must fill them exactly), and make the sockets in
+    /// use listen.
+    pub(super) fn add_pool<'a>(
+        &self,
+        pool: &mut dyn Iterator<Item = tcp::Socket<'a>>,
+        slots: &mut dyn Slots,
+        sockets: &mut SocketSet<'a>,
+        slot_size: usize,
+    ) -> Result<(), Error> {
+        let entries = slots.count();
+        let mismatch = |sockets| Error::PoolMismatch {
+            sockets,
+            storage: entries,
+        };
+        let mut previous = None;
+        for index in 0..entries {
+            let socket = pool.next().ok_or(mismatch(index))?;
+            let slot = self.add(index, socket, previous, sockets)?;
+            previous = Some(slot.handle);
+            slots.fill(index, slot);
         }
-        check(
-            Buffer::Receive(n),
-            self.receive_needed,
-            socket.recv_capacity(),
-        )?;
-        check(
-            Buffer::Transmit(n),
-            self.transmit_needed,
-            socket.send_capacity(),
-        )
+        if pool.next().is_some() {
+            return Err(mismatch(entries.saturating_add(1)));
+        }
+        self.arm_pool(slots, sockets, slot_size);
+        Ok(())
     }
 
-    /// Configure pool socket `index` and add it to `sockets`.
-    pub(super) fn add<'a>(
+    /// Check pool socket `index` (a socket in use needs a client's
+    /// buffers), configure it and add it to `sockets`, where it must come
+    /// after the pool's socket before it, `previous`.
+    fn add<'a>(
         &self,
         index: usize,
         mut socket: tcp::Socket<'a>,
+        previous: Option<SocketHandle>,
         sockets: &mut SocketSet<'a>,
-    ) -> Slot {
+    ) -> Result<Slot, Error> {
+        if index < self.in_use {
+            check(
+                Buffer::Receive(index),
+                self.receive_needed,
+                socket.recv_capacity(),
+            )?;
+            check(
+                Buffer::Transmit(index),
+                self.transmit_needed,
+                socket.send_capacity(),
+            )?;
+        }
         configure(&mut socket, &self.config);
-        Slot::new(index, sockets.add(socket))
-    }
-
-    /// The pool was added: check its order, and make the sockets in use
-    /// listen.
-    pub(super) fn arm_pool(
-        &self,
-        slots: &mut dyn Slots,
-        sockets: &mut SocketSet<'_>,
-        slot_size: usize,
-    ) -> Result<(), Error> {
-        let in_order = slots
-            .iter()
-            .zip(slots.iter().skip(1))
-            .all(|(a, b)| a.handle < b.handle);
-        if !in_order {
+        let handle = sockets.add(socket);
+        if previous.is_some_and(|before| before >= handle) {
             return Err(Error::SocketOrder);
         }
+        Ok(Slot::new(index, handle))
+    }
+
+    /// The pool was added: make the sockets in use listen.
+    fn arm_pool(&self, slots: &mut dyn Slots, sockets: &mut SocketSet<'_>, slot_size: usize) {
         for i in 0..self.in_use {
             if let Some(slot) = slots.at_mut(i) {
                 slot.arm(sockets.get_mut::<tcp::Socket>(slot.handle), &self.config);
@@ -154,7 +171,6 @@ impl Admission {
             self.config.port,
             slot_size
         );
-        Ok(())
     }
 
     /// The spare sockets: those in use beyond the capacity.

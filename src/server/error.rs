@@ -78,11 +78,9 @@ impl fmt::Display for Error {
                     show(spare)
                 )
             }
-            Error::PoolMismatch { sockets, storage } => write!(
-                f,
-                "the pool gave {sockets} sockets for {storage} storage entries; give one \
-                 socket per entry"
-            ),
+            Error::PoolMismatch { sockets, storage } => {
+                write!(f, "{sockets} pool sockets for {storage} storage entries")
+            }
             Error::BufferTooSmall {
                 buffer,
                 needed,

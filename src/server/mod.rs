@@ -233,8 +233,8 @@ impl<'a, S: Service> Server<'a, S> {
     ///
     /// Besides the configuration's and the buffers' errors,
     /// [`Error::PoolMismatch`] when the pool yields more or fewer sockets
-    /// than `storage` has entries. On an error the pool's sockets that were
-    /// added are removed from `sockets` again.
+    /// than `storage` has entries. On an error, the pool's sockets added
+    /// so far stay in `sockets`.
     ///
     /// # Panics
     ///
@@ -264,14 +264,12 @@ impl<'a, S: Service> Server<'a, S> {
             input.len(),
             output.len(),
         )?;
-        let added = Self::add_pool(&core, pool, &mut storage, sockets)
-            .and_then(|()| core.arm_pool(&mut storage, sockets, Self::SLOT_SIZE));
-        if let Err(e) = added {
-            for slot in storage.iter_mut().filter_map(SlotStorage::take) {
-                sockets.remove(slot.handle);
-            }
-            return Err(e);
-        }
+        core.add_pool(
+            &mut pool.into_iter(),
+            &mut storage,
+            sockets,
+            Self::SLOT_SIZE,
+        )?;
         Ok(Server {
             core,
             next_walk: None,
@@ -280,35 +278,6 @@ impl<'a, S: Service> Server<'a, S> {
             input,
             output,
         })
-    }
-
-    /// Check each socket of `pool` and add it to `sockets`, filling the
-    /// storage entry of the same index; the pool must fill the storage
-    /// exactly.
-    fn add_pool<P>(
-        core: &Admission,
-        pool: P,
-        storage: &mut [SlotStorage<S>],
-        sockets: &mut SocketSet<'a>,
-    ) -> Result<(), Error>
-    where
-        P: IntoIterator<Item = tcp::Socket<'a>>,
-    {
-        let mut pool = pool.into_iter();
-        let entries = storage.len();
-        let mismatch = |sockets| Error::PoolMismatch {
-            sockets,
-            storage: entries,
-        };
-        for (index, entry) in storage.iter_mut().enumerate() {
-            let socket = pool.next().ok_or(mismatch(index))?;
-            core.check_socket(index, &socket)?;
-            entry.fill(core.add(index, socket, sockets));
-        }
-        match pool.next() {
-            Some(_) => Err(mismatch(entries.saturating_add(1))),
-            None => Ok(()),
-        }
     }
 
     /// One turn of the loop: receive each frame, walk every socket once,

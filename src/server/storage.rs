@@ -40,11 +40,6 @@ impl<S: Service> SlotStorage<S> {
         });
     }
 
-    /// Empty the entry; returns the slot it held.
-    pub(crate) fn take(&mut self) -> Option<Slot> {
-        self.inner.take().map(|e| e.slot)
-    }
-
     /// What the entry holds, once filled.
     pub(crate) fn entry_mut(&mut self) -> Option<&mut Entry<S>> {
         self.inner.as_mut()
@@ -84,6 +79,8 @@ pub(crate) trait Slots {
     fn at(&self, i: usize) -> Option<&Slot>;
     /// Slot `i`.
     fn at_mut(&mut self, i: usize) -> Option<&mut Slot>;
+    /// Fill entry `i` with `slot` and a fresh session.
+    fn fill(&mut self, i: usize, slot: Slot);
 }
 
 impl<S: Service> Slots for Storage<'_, S> {
@@ -97,6 +94,12 @@ impl<S: Service> Slots for Storage<'_, S> {
 
     fn at_mut(&mut self, i: usize) -> Option<&mut Slot> {
         self.get_mut(i).and_then(SlotStorage::slot_mut)
+    }
+
+    fn fill(&mut self, i: usize, slot: Slot) {
+        if let Some(entry) = self.get_mut(i) {
+            entry.fill(slot);
+        }
     }
 }
 

@@ -185,8 +185,6 @@ fn pool_split_and_buffers_are_checked() {
         Err(Error::PoolTooSmall { .. })
     ));
     // The storage sizes the pool; the pool gives one socket per entry.
-    // A server that could not be made leaves no socket in the set.
-    let added = sockets.iter().count();
     assert_eq!(
         make_with(&mut sockets, 2048, 2048, one_spare, 2),
         Err(Error::PoolMismatch {
@@ -201,7 +199,6 @@ fn pool_split_and_buffers_are_checked() {
             storage: 4
         })
     );
-    assert_eq!(sockets.iter().count(), added);
     assert_eq!(Config::default().split(12), Some((8, 4)));
     assert_eq!(Config::default().split(96), Some((64, 32)));
     let sixteen = Config {
