@@ -20,6 +20,7 @@
 mod clock;
 mod lan9118;
 mod logger;
+mod vectors;
 
 use cortex_m_rt::entry;
 use log::{info, LevelFilter};
