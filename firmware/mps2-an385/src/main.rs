@@ -23,7 +23,8 @@ mod logger;
 mod vectors;
 
 use cortex_m_rt::entry;
-use log::{info, LevelFilter};
+use log::LevelFilter;
+use multiserve_board::info;
 use multiserve_board::{systick, Board, Link};
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
 
