@@ -43,6 +43,24 @@ if ! rustup component list --installed | grep -q '^llvm-tools'; then
 fi
 size="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-size"
 
+# Panic locations name their source files, by the path rustc was given:
+# the crates' under cargo's registry, the repository's under wherever it
+# is checked out. The images are built with those prefixes cut
+# (`--remap-path-prefix`): `smoltcp-0.14.0/src/socket/tcp.rs`,
+# `src/fmt.rs`. An image then names no path of the build machine, and its
+# size does not depend on where cargo's home and the repository are (on
+# the AN385, the long paths took about 1.2 KB of flash). The flags are
+# added to the board's own rustflags, for its target only.
+root=$(cd "$here/.." && pwd)
+remap=("\"--remap-path-prefix=$root/=\"")
+for registry in "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/; do
+    remap+=("\"--remap-path-prefix=$registry=\"")
+done
+remap_config() {
+    local IFS=,
+    echo "target.$1.rustflags=[${remap[*]}]"
+}
+
 if [ "${FIRMWARE_SKIP_LINT:-0}" != 1 ]; then
     # The shared board library is a path dependency of every board, which
     # cargo does not lint there: lint it by itself, for each kind of target.
@@ -92,7 +110,7 @@ for entry in "${boards[@]}"; do
         echo "== $board ($target), without the status service"
         (
             cd "$here/$board"
-            cargo build --release --locked --no-default-features
+            cargo build --release --locked --no-default-features --config "$(remap_config "$target")"
             if [ "${FIRMWARE_SKIP_LINT:-0}" != 1 ]; then
                 cargo clippy --release --locked --no-default-features -- -D warnings
             fi
@@ -102,7 +120,7 @@ for entry in "${boards[@]}"; do
     echo "== $board ($target)"
     (
         cd "$here/$board"
-        cargo build --release --locked
+        cargo build --release --locked --config "$(remap_config "$target")"
         if [ "${FIRMWARE_SKIP_LINT:-0}" != 1 ]; then
             cargo fmt --check
             cargo clippy --release --locked -- -D warnings

@@ -233,7 +233,8 @@ print("- **baseline**: the lecture's Python `select()` server (`host/bench/lectu
       "`select`, `accept`, `recv(1024)`, answer reversed, line-framed so the same checks apply) in the same namespace, "
       "on the TAP's Linux-side address (which the kernel delivers locally, as loopback).")
 print("- **board**: the AN385 firmware (8 clients) in QEMU, reached through QEMU's user network.")
-print("- Load: `multiserve bench` (one thread, epoll); every answer is checked byte for byte.\n")
+print("- Load: `multiserve bench` (one thread, epoll); every answer is checked byte for byte.")
+print("- Client side, changed by `run.sh` in the benchmark's namespace: `net.ipv4.ip_local_port_range=1024 65000` and `net.ipv4.tcp_max_tw_buckets=1024`. The second makes the kernel destroy the clients' TIME-WAIT entries beyond 1,024, which a user would not do: it hides what TIME-WAIT costs clients that reconnect at once (the churn rows), so those rows measure that setting as much as the server.\n")
 print("| figure | multiserve | baseline | multiserve / baseline |")
 print("| --- | --- | --- | --- |")
 for r in rows:

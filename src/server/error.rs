@@ -60,7 +60,7 @@ pub enum Buffer {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::PortZero => write!(f, "the service port must not be 0"),
+            Error::PortZero => f.write_str("the service port must not be 0"),
             Error::PoolTooSmall {
                 clients,
                 spare,
@@ -99,10 +99,9 @@ impl fmt::Display for Error {
                     _ => write!(f, "{name} is {got} bytes; it needs at least {needed}"),
                 }
             }
-            Error::SocketOrder => write!(
-                f,
+            Error::SocketOrder => f.write_str(
                 "the socket set did not add the pool's sockets in order; give the server a \
-                 set with no free entries before its end"
+                 set with no free entries before its end",
             ),
         }
     }
@@ -119,8 +118,8 @@ enum Count {
 impl fmt::Display for Count {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Count::Given(n) => write!(f, "{n}"),
-            Count::Default => write!(f, "(default)"),
+            Count::Given(n) => fmt::Display::fmt(n, f),
+            Count::Default => f.write_str("(default)"),
         }
     }
 }

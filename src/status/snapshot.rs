@@ -157,16 +157,23 @@ struct Counters<'s>(&'s Stats, bool);
 impl fmt::Display for Counters<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let json = self.1;
+        // Between the fields, around a key, after it.
+        let (comma, quote, colon) = if json {
+            (",", "\"", "\":")
+        } else {
+            (" ", "", " ")
+        };
         if json {
             f.write_str("{")?;
         }
         for (n, (name, value)) in self.0.fields().iter().enumerate() {
-            match (json, n) {
-                (true, 0) => write!(f, "\"{name}\":{value}")?,
-                (true, _) => write!(f, ",\"{name}\":{value}")?,
-                (false, 0) => write!(f, "{name} {value}")?,
-                (false, _) => write!(f, " {name} {value}")?,
+            if n > 0 {
+                f.write_str(comma)?;
             }
+            f.write_str(quote)?;
+            f.write_str(name)?;
+            f.write_str(colon)?;
+            fmt::Display::fmt(value, f)?;
         }
         if json {
             f.write_str("}")?;
@@ -205,22 +212,26 @@ impl fmt::Display for SocketRecord<'_> {
         f.write_str(if json { "{" } else { "socket" })?;
         for (n, (key, value)) in fields.iter().enumerate() {
             if json {
-                let comma = if n > 0 { "," } else { "" };
-                write!(f, "{comma}\"{key}\":")?;
+                f.write_str(if n > 0 { ",\"" } else { "\"" })?;
+                f.write_str(key)?;
+                f.write_str("\":")?;
             } else {
                 f.write_str(" ")?;
             }
-            match (value, json) {
-                (Value::Number(v), _) => write!(f, "{v}")?,
-                (Value::Word(w), true) => write!(f, "\"{w}\"")?,
-                (Value::Word(w), false) => f.write_str(w)?,
-                (Value::State(state), true) => write!(f, "\"{state}\"")?,
-                (Value::State(state), false) => write!(f, "{state}")?,
-                (Value::Peer(Some(peer)), true) => write!(f, "\"{peer}\"")?,
-                (Value::Peer(Some(peer)), false) => write!(f, "{peer}")?,
-                (Value::Peer(None), true) => f.write_str("null")?,
-                (Value::Peer(None), false) => f.write_str("-")?,
+            // Words, states and peers are strings in JSON.
+            let quote = match value {
+                Value::Word(_) | Value::State(_) | Value::Peer(Some(_)) if json => "\"",
+                _ => "",
+            };
+            f.write_str(quote)?;
+            match value {
+                Value::Number(v) => fmt::Display::fmt(v, f)?,
+                Value::Word(w) => f.write_str(w)?,
+                Value::State(state) => fmt::Display::fmt(state, f)?,
+                Value::Peer(Some(peer)) => fmt::Display::fmt(peer, f)?,
+                Value::Peer(None) => f.write_str(if json { "null" } else { "-" })?,
             }
+            f.write_str(quote)?;
         }
         f.write_str(if json { "}" } else { "\n" })
     }

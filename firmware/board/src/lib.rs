@@ -44,6 +44,10 @@ pub mod serve;
 pub mod systick;
 pub mod wifi;
 
+/// The log macros' one call (`log` feature): not for direct use.
+#[cfg(not(feature = "defmt"))]
+#[doc(hidden)]
+pub use fmt::log as __log;
 pub use output::{halt, Console, PanicLine, RecordLine};
 pub use rx_frame::RxFrame;
 pub use serve::{serve, Board, Error, Link, Stack, Wait};

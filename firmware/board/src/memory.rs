@@ -72,11 +72,16 @@ impl<const RX: usize, const TX: usize> SocketBuffers<RX, TX> {
     };
 
     fn socket(&mut self) -> tcp::Socket<'_> {
-        tcp::Socket::new(
-            tcp::SocketBuffer::new(&mut self.rx[..]),
-            tcp::SocketBuffer::new(&mut self.tx[..]),
-        )
+        socket_over(&mut self.rx, &mut self.tx)
     }
+}
+
+/// A socket over the receive buffer `rx` and the transmit buffer `tx`:
+/// one function for the pools of both servers, whose buffers differ in
+/// size (flash).
+#[inline(never)]
+fn socket_over<'a>(rx: &'a mut [u8], tx: &'a mut [u8]) -> tcp::Socket<'a> {
+    tcp::Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx))
 }
 
 /// Every buffer of the server.

@@ -99,18 +99,11 @@ impl fmt::Display for RecordLine<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let record = self.0;
         match record.level() {
-            Level::Info => write!(f, "{}", record.args()),
-            Level::Error | Level::Warn => write!(f, "{}: {}", record.level(), record.args()),
-            Level::Debug | Level::Trace => {
-                write!(
-                    f,
-                    "{} {}: {}",
-                    record.level(),
-                    record.target(),
-                    record.args()
-                )
-            }
+            Level::Info => {}
+            level @ (Level::Error | Level::Warn) => write!(f, "{level}: ")?,
+            level @ (Level::Debug | Level::Trace) => write!(f, "{level} {}: ", record.target())?,
         }
+        f.write_fmt(*record.args())
     }
 }
 
@@ -139,4 +132,38 @@ pub fn halt(why: impl fmt::Display, stop: fn() -> !) -> ! {
 pub fn halt(why: impl defmt::Format, stop: fn() -> !) -> ! {
     error!("halted: {}", why);
     stop()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `record`'s line, as a board prints it.
+    fn line(level: Level, target: &str, args: fmt::Arguments<'_>) -> String {
+        let record = Record::builder()
+            .level(level)
+            .target(target)
+            .args(args)
+            .build();
+        RecordLine(&record).to_string()
+    }
+
+    #[test]
+    fn info_as_it_is_others_with_their_level() {
+        let port = 7000;
+        let info = line(
+            Level::Info,
+            "t",
+            format_args!("serving on 10.0.2.15:{port}"),
+        );
+        assert_eq!(info, "serving on 10.0.2.15:7000");
+        let warn = line(Level::Warn, "t", format_args!("link down"));
+        assert_eq!(warn, "WARN: link down");
+        let error = line(Level::Error, "t", format_args!("halted: {}", "why"));
+        assert_eq!(error, "ERROR: halted: why");
+        let debug = line(Level::Debug, "a::b", format_args!("n {}", 2));
+        assert_eq!(debug, "DEBUG a::b: n 2");
+        let trace = line(Level::Trace, "a", format_args!("t"));
+        assert_eq!(trace, "TRACE a: t");
+    }
 }

@@ -94,24 +94,15 @@ impl defmt::Format for Error {
     }
 }
 
-/// The server's settings on every board.
-fn server_config() -> ServerConfig {
+/// A server's settings on every board: its port, its clients and spare
+/// sockets, the board's idle timeout, the core's defaults for the rest.
+/// One function for both servers (not inlined into each: flash).
+#[inline(never)]
+fn server_config(port: u16, clients: usize, spare: usize) -> ServerConfig {
     ServerConfig {
-        port: PORT,
-        clients: Some(CLIENTS),
-        spare: Some(SPARE),
-        idle_timeout: Some(idle_timeout()),
-        ..ServerConfig::default()
-    }
-}
-
-/// The status server's settings (feature `status`).
-#[cfg(feature = "status")]
-fn status_config() -> ServerConfig {
-    ServerConfig {
-        port: STATUS_PORT,
-        clients: Some(STATUS_CLIENTS),
-        spare: Some(STATUS_SPARE),
+        port,
+        clients: Some(clients),
+        spare: Some(spare),
         idle_timeout: Some(idle_timeout()),
         ..ServerConfig::default()
     }
@@ -195,13 +186,23 @@ impl<D: Device> Stack<D> {
         // DHCP first: the server wants its sockets last in the set.
         let addressing = Addressing::new(&mut sockets, DHCP_TIMEOUT, fallback, gateway);
         let service = Reverse::new(FRAMING, MAX_LINE);
-        let server = Server::new(server_config(), service, memory.resources, &mut sockets)
-            .map_err(Error::Server)?;
+        let server = Server::new(
+            server_config(PORT, CLIENTS, SPARE),
+            service,
+            memory.resources,
+            &mut sockets,
+        )
+        .map_err(Error::Server)?;
         #[cfg(feature = "status")]
         let services = Watched::new(
             server,
-            Server::new(status_config(), Status::new(), memory.status, &mut sockets)
-                .map_err(Error::Server)?,
+            Server::new(
+                server_config(STATUS_PORT, STATUS_CLIENTS, STATUS_SPARE),
+                Status::new(),
+                memory.status,
+                &mut sockets,
+            )
+            .map_err(Error::Server)?,
         );
         #[cfg(not(feature = "status"))]
         let services = server;

@@ -479,16 +479,16 @@ impl Lan9118 {
                 if link.up {
                     let mbps = if link.mbps_100 { 100 } else { 10 };
                     let duplex = if link.full_duplex { "full" } else { "half" };
-                    log::info!("LAN9118: {} Mbit/s {} duplex", mbps, duplex);
+                    multiserve_board::info!("LAN9118: {} Mbit/s {} duplex", mbps, duplex);
                 }
             }
             Ok(None) => {}
-            Err(e) => log::warn!("LAN9118: {}", e),
+            Err(e) => multiserve_board::warn!("LAN9118: {}", e),
         }
         let errors = (self.stats.rx_errors, self.stats.tx_errors);
         if errors != self.logged_errors {
             self.logged_errors = errors;
-            log::warn!("LAN9118: {}", self.stats);
+            multiserve_board::warn!("LAN9118: {}", self.stats);
         }
         self.link_up
     }

@@ -20,9 +20,11 @@
 mod clock;
 mod lan9118;
 mod logger;
+mod vectors;
 
 use cortex_m_rt::entry;
-use log::{info, LevelFilter};
+use log::LevelFilter;
+use multiserve_board::info;
 use multiserve_board::{systick, Board, Link};
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
 
@@ -37,14 +39,14 @@ const FALLBACK_MAC: [u8; 6] = [0x02, 0x00, 0x4d, 0x53, 0x00, 0x01];
 fn main() -> ! {
     logger::init(LevelFilter::Info);
     let Some(core) = cortex_m::Peripherals::take() else {
-        halt("core peripherals already taken")
+        halt(&"core peripherals already taken")
     };
     clock::start();
     systick::start(core.SYST, CORE_HZ);
 
     let nic = match Lan9118::take(FALLBACK_MAC) {
         Ok(nic) => nic,
-        Err(e) => halt(format_args!("no network interface: LAN9118 {}", e)),
+        Err(e) => halt(&format_args!("no network interface: LAN9118 {}", e)),
     };
     lan9118::enable_interrupt();
     let mac = EthernetAddress(nic.mac_address());
@@ -68,10 +70,11 @@ fn main() -> ! {
         })
     };
     let Err(e) = multiserve_board::serve(board, link, sleep);
-    halt(e)
+    halt(&e)
 }
 
 /// Stops for good after a fatal set-up error, as a panic does.
-fn halt(why: impl core::fmt::Display) -> ! {
+/// One function for every kind of `why` (flash).
+fn halt(why: &dyn core::fmt::Display) -> ! {
     multiserve_board::halt(why, logger::exit_failure)
 }

@@ -24,7 +24,8 @@ mod machine;
 mod uart;
 mod virtio;
 
-use log::{info, warn, LevelFilter};
+use log::LevelFilter;
+use multiserve_board::{info, warn};
 use multiserve_board::{Board, Link};
 use smoltcp::wire::{EthernetAddress, Ipv4Address, Ipv4Cidr};
 
