@@ -167,23 +167,20 @@ fn is_syn_ack(frame: &[u8]) -> bool {
     let Ok(eth) = EthernetFrame::new_checked(frame) else {
         return false;
     };
+    // The SYN and ACK flags of a TCP segment in an IP packet's payload.
+    let flags = |next: IpProtocol, payload: &[u8]| {
+        (next == IpProtocol::Tcp)
+            .then(|| TcpPacket::new_checked(payload).ok())
+            .flatten()
+            .map(|t| (t.syn(), t.ack()))
+    };
     let tcp = match eth.ethertype() {
         EthernetProtocol::Ipv4 => Ipv4Packet::new_checked(eth.payload())
             .ok()
-            .filter(|ip| ip.next_header() == IpProtocol::Tcp)
-            .and_then(|ip| {
-                TcpPacket::new_checked(ip.payload())
-                    .ok()
-                    .map(|t| (t.syn(), t.ack()))
-            }),
+            .and_then(|ip| flags(ip.next_header(), ip.payload())),
         EthernetProtocol::Ipv6 => Ipv6Packet::new_checked(eth.payload())
             .ok()
-            .filter(|ip| ip.next_header() == IpProtocol::Tcp)
-            .and_then(|ip| {
-                TcpPacket::new_checked(ip.payload())
-                    .ok()
-                    .map(|t| (t.syn(), t.ack()))
-            }),
+            .and_then(|ip| flags(ip.next_header(), ip.payload())),
         _ => None,
     };
     tcp == Some((true, true))
