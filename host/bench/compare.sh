@@ -8,6 +8,9 @@
 # nothing on the client side is tuned).
 #
 #   host/bench/compare.sh REV [ROUNDS] [SECONDS]
+#
+# MULTISERVE_COMPARE_NEW_ARGS: extra `serve` options for the work tree's
+# server only (e.g. "--no-timestamps", to set a new option's cost apart).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 rev=${1:?usage: compare.sh REV [ROUNDS] [SECONDS]}
@@ -38,8 +41,12 @@ stop() { [ -n "$server" ] && { kill "$server" 2>/dev/null || true; wait "$server
 trap stop EXIT
 for round in $(seq "$rounds"); do
     for who in old new; do
-        bin=$old_bin; [ "$who" = new ] && bin=$new_bin
-        "$bin" serve --clients 64 -q > "$out/server.log" 2>&1 &
+        bin=$old_bin; extra=()
+        if [ "$who" = new ]; then
+            bin=$new_bin
+            read -ra extra <<<"${MULTISERVE_COMPARE_NEW_ARGS:-}"
+        fi
+        "$bin" serve --clients 64 -q "${extra[@]}" > "$out/server.log" 2>&1 &
         server=$!
         for _ in $(seq 100); do grep -q '^serving' "$out/server.log" && break; sleep 0.1; done
         for c in 16 64; do
@@ -55,13 +62,13 @@ for round in $(seq "$rounds"); do
         churn=$((seconds < 3 ? seconds : 3))
         unshare -n bash -c '
             ip link set lo up
-            "$1" serve --clients 64 -q > "$3/churn-server.log" 2>&1 &
+            "$1" serve --clients 64 -q $6 > "$3/churn-server.log" 2>&1 &
             server=$!
             for _ in $(seq 100); do grep -q "^serving" "$3/churn-server.log" && break; sleep 0.1; done
             "$2" bench 192.168.69.1:7000 --mode connect -c 16 -s 64 -d "$4s" --json \
                 --label "$5 churn" >> "$3/cells.json" 2>/dev/null
             kill "$server"; wait "$server" 2>/dev/null || true
-        ' churn "$bin" "$new_bin" "$out" "$churn" "$who"
+        ' churn "$bin" "$new_bin" "$out" "$churn" "$who" "${extra[*]}"
     done
 done
 python3 - "$out/cells.json" "$rev" <<'PY'
