@@ -13,55 +13,34 @@
 #[cfg(all(feature = "log", feature = "defmt"))]
 compile_error!("features `log` and `defmt` are mutually exclusive: turn off the default features to use `defmt`");
 
-macro_rules! debug {
-    ($($arg:tt)*) => {{
+/// One message at a level: `log`'s `Level` variant and `defmt`'s macro.
+macro_rules! log_at {
+    ($level:ident, $defmt:ident, $($arg:tt)*) => {{
         #[cfg(feature = "log")]
-        if ::log::Level::Debug <= ::log::STATIC_MAX_LEVEL {
+        if ::log::Level::$level <= ::log::STATIC_MAX_LEVEL {
             $crate::fmt::log(
-                ::log::Level::Debug,
+                ::log::Level::$level,
                 ::core::module_path!(),
                 ::core::format_args!($($arg)*),
             );
         }
         #[cfg(feature = "defmt")]
-        ::defmt::debug!($($arg)*);
+        ::defmt::$defmt!($($arg)*);
         #[cfg(not(any(feature = "log", feature = "defmt")))]
         let _ = ::core::format_args!($($arg)*);
     }};
+}
+
+macro_rules! debug {
+    ($($arg:tt)*) => { log_at!(Debug, debug, $($arg)*) };
 }
 
 macro_rules! info {
-    ($($arg:tt)*) => {{
-        #[cfg(feature = "log")]
-        if ::log::Level::Info <= ::log::STATIC_MAX_LEVEL {
-            $crate::fmt::log(
-                ::log::Level::Info,
-                ::core::module_path!(),
-                ::core::format_args!($($arg)*),
-            );
-        }
-        #[cfg(feature = "defmt")]
-        ::defmt::info!($($arg)*);
-        #[cfg(not(any(feature = "log", feature = "defmt")))]
-        let _ = ::core::format_args!($($arg)*);
-    }};
+    ($($arg:tt)*) => { log_at!(Info, info, $($arg)*) };
 }
 
 macro_rules! warn {
-    ($($arg:tt)*) => {{
-        #[cfg(feature = "log")]
-        if ::log::Level::Warn <= ::log::STATIC_MAX_LEVEL {
-            $crate::fmt::log(
-                ::log::Level::Warn,
-                ::core::module_path!(),
-                ::core::format_args!($($arg)*),
-            );
-        }
-        #[cfg(feature = "defmt")]
-        ::defmt::warn!($($arg)*);
-        #[cfg(not(any(feature = "log", feature = "defmt")))]
-        let _ = ::core::format_args!($($arg)*);
-    }};
+    ($($arg:tt)*) => { log_at!(Warn, warn, $($arg)*) };
 }
 
 /// Logs `args` at `level` with `target` (the calling module): what the
