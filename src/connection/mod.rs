@@ -594,6 +594,16 @@ impl Slot {
 
     /// Note the slot's role at `now`: when it changed since the last
     /// call, it holds from `now`.
+    /// Whether a walk may pass the slot by: off, or listening. A listening
+    /// socket leaves LISTEN only for a SYN, and the server notes every SYN
+    /// taken before it walks (after each frame in `Services::poll`, for
+    /// every listening socket in `Server::walk`), so a slot still
+    /// `Listening` at the walk has nothing to step. An idle pool socket
+    /// then costs the walk one look at its phase, however large the pool.
+    pub(crate) fn at_rest(&self) -> bool {
+        matches!(self.phase, Phase::Off | Phase::Listening)
+    }
+
     pub(crate) fn note_role(&mut self, now: Instant) {
         let role = self.phase.role();
         if role != self.role {

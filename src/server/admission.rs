@@ -260,39 +260,80 @@ impl Admission {
         }
     }
 
-    /// The walk is over: count the roles, and keep sockets listening.
+    /// The walk is over: keep sockets listening, note every role, and
+    /// count the lingering and queued sockets, in one pass over the pool.
     pub(super) fn end_walk(
         &mut self,
         slots: &mut dyn Slots,
         now: Instant,
         sockets: &mut SocketSet<'_>,
     ) {
-        self.count_roles(slots, now);
-        self.listener(slots, sockets);
+        let (mut lingering, mut queued) = (0u32, 0u32);
+        self.listen_pass(slots, sockets, &mut |slot| {
+            slot.note_role(now);
+            match slot.phase {
+                Phase::Busy { .. } | Phase::Lingering { .. } => lingering += 1,
+                Phase::Queued { .. } => queued += 1,
+                _ => {}
+            }
+        });
+        self.stats.lingering = lingering;
+        self.stats.queued = queued;
     }
 
     /// Make every free socket listen (or none, when no socket may listen
-    /// now), and watch the first one that listens. Returns whether a frame
-    /// must be looked at before the stack: no socket listens, and one may.
+    /// now), and watch the listening socket that takes the next SYN: the
+    /// one first in the socket set (smoltcp gives a SYN to the first
+    /// listening socket it finds there, in handle order). Returns whether
+    /// a frame must be looked at before the stack: no socket listens, and
+    /// one may.
+    ///
+    /// Watching that one socket is what lets a walk pass every other
+    /// listening socket by ([`Slot::at_rest`]): after each frame, only the
+    /// watched socket can have left LISTEN.
     pub(super) fn listener(&mut self, slots: &mut dyn Slots, sockets: &mut SocketSet<'_>) -> bool {
+        self.listen_pass(slots, sockets, &mut |_| {})
+    }
+
+    /// Before a poll step's frames: [`listener`](Self::listener), unless
+    /// the last pass (at the end of the last walk, or after the last SYN)
+    /// left a socket listening and watched, which nothing between two
+    /// steps changes ([`shutdown`](Self::shutdown) forgets it).
+    pub(super) fn prepare(&mut self, slots: &mut dyn Slots, sockets: &mut SocketSet<'_>) -> bool {
+        if self.watch.is_some() {
+            return false;
+        }
+        self.listener(slots, sockets)
+    }
+
+    /// [`listener`](Self::listener)'s pass over the pool, calling `also`
+    /// with each slot once it is settled.
+    fn listen_pass(
+        &mut self,
+        slots: &mut dyn Slots,
+        sockets: &mut SocketSet<'_>,
+        also: &mut dyn FnMut(&mut Slot),
+    ) -> bool {
         let may_listen = self.may_listen(slots, sockets);
-        let mut first = None;
-        for i in 0..self.in_use {
-            let Some(slot) = slots.at_mut(i) else {
-                continue;
-            };
-            let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
+        let mut first: Option<(SocketHandle, usize)> = None;
+        let config = &self.config;
+        slots.for_each_mut(self.in_use, &mut |i, slot| {
             match slot.phase {
-                Phase::Off if may_listen => slot.arm(socket, &self.config),
-                Phase::Listening if !may_listen => slot.disarm(socket),
+                Phase::Off if may_listen => {
+                    slot.arm(sockets.get_mut::<tcp::Socket>(slot.handle), config)
+                }
+                Phase::Listening if !may_listen => {
+                    slot.disarm(sockets.get_mut::<tcp::Socket>(slot.handle))
+                }
                 _ => {}
             }
-            if first.is_none() && slot.phase == Phase::Listening && socket.state() == State::Listen
+            if matches!(slot.phase, Phase::Listening) && first.is_none_or(|(h, _)| slot.handle < h)
             {
-                first = Some(i);
+                first = Some((slot.handle, i));
             }
-        }
-        self.watch = first;
+            also(slot);
+        });
+        self.watch = first.map(|(_, i)| i);
         self.may_listen = may_listen;
         first.is_none() && may_listen
     }
@@ -446,6 +487,13 @@ impl Admission {
         };
         let socket = sockets.get::<tcp::Socket>(slot.handle);
         let (State::SynReceived, Some(remote)) = (socket.state(), socket.remote_endpoint()) else {
+            // No handshake in progress: a caller's own poll went further
+            // (or the handshake failed). What the socket is now decides
+            // the slot's phase, by the rule of the walk.
+            if let Some(slot) = slots.at_mut(i) {
+                let socket = sockets.get_mut::<tcp::Socket>(slot.handle);
+                slot.await_client(socket, now, &self.config, &mut self.stats);
+            }
             return;
         };
         let held = slots.iter().enumerate().any(|(j, other)| {
@@ -471,27 +519,10 @@ impl Admission {
         }
     }
 
-    /// Count the lingering and queued sockets, and note every role.
-    pub(super) fn count_roles(&mut self, slots: &mut dyn Slots, now: Instant) {
-        let (mut lingering, mut queued) = (0u32, 0u32);
-        for i in 0..slots.count() {
-            let Some(slot) = slots.at_mut(i) else {
-                continue;
-            };
-            slot.note_role(now);
-            match slot.phase {
-                Phase::Busy { .. } | Phase::Lingering { .. } => lingering += 1,
-                Phase::Queued { .. } => queued += 1,
-                _ => {}
-            }
-        }
-        self.stats.lingering = lingering;
-        self.stats.queued = queued;
-    }
-
     /// Stop accepting clients (see [`Server::shutdown`]).
     pub(super) fn shutdown(&mut self, slots: &mut dyn Slots, sockets: &mut SocketSet<'_>) {
         self.shutting_down = true;
+        self.watch = None;
         for i in 0..slots.count() {
             let Some(slot) = slots.at_mut(i) else {
                 continue;

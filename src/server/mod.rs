@@ -83,6 +83,18 @@ pub struct Resources<'a, S: Service, P> {
 /// answer, close, give waiting connections the free places), send what was
 /// written, and return how long the caller may sleep.
 ///
+/// # Time per poll step, as the pool grows
+///
+/// The server watches one listening socket between frames (the one
+/// smoltcp gives the next SYN to), so its walk passes every other idle
+/// socket by at the cost of a look at its phase, and settles the pool in
+/// one more pass per step. smoltcp itself still looks at every socket of
+/// the set in each egress and for each deadline. Over the simulated wire,
+/// 64 clients' round trips cost 1.0× the instructions with 96 sockets,
+/// about 12× with 6,144 (`host/bench/core.sh`); on a host, where the
+/// kernel's share of each frame dominates, rr at 64 connections loses
+/// far less: BENCHMARKS.md has both.
+///
 /// # Memory
 ///
 /// Everything is fixed when the server is made, all of it the caller's
@@ -381,6 +393,10 @@ impl<'a, S: Service> Server<'a, S> {
                 let Some(entry) = entry.entry_mut() else {
                     continue;
                 };
+                if entry.slot.at_rest() {
+                    // Nothing to step, nothing to count (see `at_rest`).
+                    continue;
+                }
                 let (slot, session) = (&mut entry.slot, &mut entry.session);
                 let next = connection::step(slot, session, sockets, &mut cx, &mut shared);
                 tally.add(next, slot, sockets);
@@ -489,7 +505,7 @@ impl<'a, S: Service> Server<'a, S> {
 
 impl<'a, S: Service> Steps<'a> for Server<'a, S> {
     fn prepare(&mut self, sockets: &mut SocketSet<'a>) -> bool {
-        self.core.listener(&mut self.storage, sockets)
+        self.core.prepare(&mut self.storage, sockets)
     }
 
     fn syn(&mut self, port: u16, now: Instant, sockets: &mut SocketSet<'a>) -> Syn {

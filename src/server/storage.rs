@@ -81,6 +81,9 @@ pub(crate) trait Slots {
     fn at_mut(&mut self, i: usize) -> Option<&mut Slot>;
     /// Fill entry `i` with `slot` and a fresh session.
     fn fill(&mut self, i: usize, slot: Slot);
+    /// Call `f` with each of the first `n` slots and its index, in pool
+    /// order: one dynamic call per pass over the pool, not one per slot.
+    fn for_each_mut(&mut self, n: usize, f: &mut dyn FnMut(usize, &mut Slot));
 }
 
 impl<S: Service> Slots for Storage<'_, S> {
@@ -99,6 +102,14 @@ impl<S: Service> Slots for Storage<'_, S> {
     fn fill(&mut self, i: usize, slot: Slot) {
         if let Some(entry) = self.get_mut(i) {
             entry.fill(slot);
+        }
+    }
+
+    fn for_each_mut(&mut self, n: usize, f: &mut dyn FnMut(usize, &mut Slot)) {
+        for (i, entry) in self.iter_mut().take(n).enumerate() {
+            if let Some(slot) = entry.slot_mut() {
+                f(i, slot);
+            }
         }
     }
 }

@@ -143,3 +143,45 @@ fn a_connection_the_server_closed_first_ends_in_order() {
     assert_eq!(net.server.stats().close_aborted, 0);
     check_slot_serves_again(&mut net);
 }
+
+/// A caller that polls the interface itself and then walks the server
+/// (`Server::walk`), as one with its own loop does: a burst of SYNs taken
+/// by many listening sockets in one poll of the interface, each noted
+/// before the walk, so every client is served and answered.
+#[test]
+fn a_caller_polling_the_interface_itself_serves_a_burst() {
+    let mut net: Net<Reverse, 24> = Net::new(
+        Config {
+            clients: Some(16),
+            ..Config::default()
+        },
+        Reverse::default(),
+        Setup::default(),
+    );
+    net.own_poll = true;
+    let (rx, tx) = (net.setup.client_rx, net.setup.client_tx);
+    // Every SYN is on the wire before the server's next poll.
+    let clients: Vec<SocketHandle> = (0..12)
+        .map(|_| net.connect_to(crate::net::PORT, rx, tx))
+        .collect();
+    assert!(
+        net.run_until(Duration::from_secs(10), |n| clients
+            .iter()
+            .all(|&c| n.client(c).state() == State::Established)),
+        "every client connects at its first SYN"
+    );
+    for (i, &c) in clients.iter().enumerate() {
+        let line = format!("client {i}\n");
+        let answer: Vec<u8> = line.trim_end().bytes().rev().chain(*b"\n").collect();
+        assert_eq!(
+            net.exchange(c, line.as_bytes(), answer.len()),
+            answer,
+            "client {i}"
+        );
+    }
+    let stats = *net.server.stats();
+    assert_eq!(
+        (stats.answered, stats.peak_active, stats.refused_busy),
+        (12, 12, 0)
+    );
+}

@@ -106,6 +106,10 @@ pub struct Net<S: Service + 'static, const N: usize> {
     /// Whether client connections opened from now on offer TCP timestamps
     /// (RFC 7323) in their SYN, with [`client_tsval`] as their clock.
     pub client_timestamps: bool,
+    /// Whether the server host polls its interface itself and then walks
+    /// the server ([`Server::walk`]), as a caller with its own loop does,
+    /// instead of [`Services::poll`] (only without services beside).
+    pub own_poll: bool,
     next_port: u16,
 }
 
@@ -179,6 +183,7 @@ impl<S: Service + 'static, const N: usize> Net<S, N> {
             in_flight,
             beside: None,
             client_timestamps: false,
+            own_poll: false,
             next_port: 49152,
         })
     }
@@ -247,6 +252,11 @@ impl<S: Service + 'static, const N: usize> Net<S, N> {
         let now = self.now;
         let s = &mut self.server_host;
         let server_delay = match &mut self.beside {
+            None if self.own_poll => {
+                s.iface.poll(now, &mut s.device, &mut s.sockets);
+                self.server.walk(now, &s.iface, &mut s.sockets);
+                self.server.poll_delay(now, &mut s.iface, &s.sockets)
+            }
             None => {
                 self.server
                     .poll(now, &mut s.iface, &mut s.device, &mut s.sockets);
