@@ -39,7 +39,8 @@ pub(super) struct Admission {
     pub(super) busy_line: heapless::String<BUSY_LINE_CAPACITY>,
     pub(super) stats: Stats,
     pub(super) shutting_down: bool,
-    /// The first listening socket, watched between frames for a SYN.
+    /// The listening socket that takes the next SYN (the first in handle
+    /// order, as smoltcp looks for one), watched between frames.
     pub(super) watch: Option<usize>,
     /// Whether sockets may listen now (see `may_listen`).
     pub(super) may_listen: bool,

@@ -69,9 +69,10 @@ pub trait Services<'a>: sealed::Steps<'a> {
         // of their request, and a handshake dropped during ingress never
         // sends its SYN-ACK.
         iface.poll_maintenance(now);
-        // smoltcp gives a SYN to the first socket listening on its port, so
-        // each service watches its first listening socket between frames (one
-        // socket state read per frame). While some service has none, look at
+        // smoltcp gives a SYN to the first socket in the set listening on
+        // its port, so each service watches that one between frames (one
+        // socket state read per frame), and its walk passes every other
+        // listening socket by. While some service has none, look at
         // each frame before the stack does: a SYN for that service's port
         // first gets a socket taken back to listen for it, if one can be.
         let mut look_first = self.prepare(sockets);
