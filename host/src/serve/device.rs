@@ -4,7 +4,7 @@
 use std::os::fd::RawFd;
 use std::rc::Rc;
 
-use smoltcp::phy::{self, Device, DeviceCapabilities, FaultInjector, PcapMode, PcapWriter};
+use smoltcp::phy::{self, Device, DeviceCapabilities, PcapMode, PcapWriter};
 use smoltcp::time::Instant;
 use smoltcp::wire::{
     EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket,
@@ -12,16 +12,17 @@ use smoltcp::wire::{
 
 use multiserve::PingLimiter;
 
+use super::faults::Faults;
 use super::{random_seed, Args};
 use crate::capture::Capture;
 use crate::tap::{self, Health, TapDevice};
 
-/// The one middleware stack, always present: faults injected (0 % unless
-/// asked), the first SYN-ACKs dropped (none unless asked), every frame
+/// The one middleware stack, always present: faults injected (none unless
+/// asked: [`Faults`]), the first SYN-ACKs dropped (none unless asked), every frame
 /// written to the capture (a sink that writes nothing without `--pcap`),
 /// pings limited, the TAP. One type, so the loop is built once, as
 /// smoltcp's examples build theirs.
-pub type Stack = FaultInjector<SynAckDropper<PcapWriter<PingLimiter<TapDevice>, Capture>>>;
+pub type Stack = Faults<SynAckDropper<PcapWriter<PingLimiter<TapDevice>, Capture>>>;
 
 /// The opened TAP, ready to serve.
 pub struct Tap {
@@ -63,10 +64,12 @@ fn stack(tap: TapDevice, args: &Args) -> Result<Stack, String> {
     };
     let device = PcapWriter::new(device, capture, PcapMode::Both);
     let device = SynAckDropper::new(device, args.drop_syn_acks);
-    let mut device = FaultInjector::new(device, random_seed() as u32);
-    device.set_drop_chance(args.drop_chance);
-    device.set_corrupt_chance(args.corrupt_chance);
-    Ok(device)
+    Ok(Faults::new(
+        device,
+        args.drop_chance,
+        args.corrupt_chance,
+        random_seed() as u32,
+    ))
 }
 
 /// Refuse the classic mistake: the server's own address on the Linux side

@@ -4,12 +4,13 @@
 //! deadline.
 //!
 //! `run` reads as the set-up in order: the TAP and its middlewares
-//! ([`device`]), the interface ([`iface`]), the servers and their pools
+//! ([`device`], [`faults`]), the interface ([`iface`]), the servers and their pools
 //! ([`pool`], [`served`]), the signals ([`signals`]), then the loop and the
 //! final report.
 
 mod args;
 mod device;
+mod faults;
 mod iface;
 mod pool;
 mod served;
