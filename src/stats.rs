@@ -45,7 +45,9 @@ pub struct Stats {
     /// Closing handshakes that did not finish in time and were aborted.
     pub close_aborted: u64,
     /// Half-open handshakes dropped to make a socket listen again (the
-    /// oldest first; a SYN flood shows here).
+    /// oldest first; a SYN flood shows here). A legitimate client among
+    /// them does not retry: it had our SYN-ACK, so its `connect()`
+    /// succeeded, and its ACK or first request meets a reset.
     pub reclaimed_half_open: u64,
     /// Closing sockets taken back to listen before their closing
     /// handshake ended (nothing but at most our FIN unacknowledged).
