@@ -3,9 +3,12 @@
 # in a temporary worktree, then alternates the two servers on one TAP in a
 # private network namespace, ROUNDS times, with the same `multiserve bench`
 # rr cells, a bulk cell and a churn cell (`--mode connect`), and prints the
-# medians. Run as root. Each churn cell runs in a namespace of its own, so
-# it starts with no TIME-WAIT left by the cell before it (default sysctls:
-# nothing on the client side is tuned).
+# medians, and the median (min-max) of the rounds' ratios: a round runs the
+# two back to back, each first in every other round, so a machine whose
+# speed drifts during the run moves both alike. Run as root. Each churn
+# cell runs in a namespace of its own, so it starts with no TIME-WAIT left
+# by the cell before it (default sysctls: nothing on the client side is
+# tuned).
 #
 #   host/bench/compare.sh REV [ROUNDS] [SECONDS]
 #
@@ -40,7 +43,10 @@ server=""
 stop() { [ -n "$server" ] && { kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; }; server=""; }
 trap stop EXIT
 for round in $(seq "$rounds"); do
-    for who in old new; do
+    # Which of the two goes first alternates from round to round.
+    order="old new"
+    [ $((round % 2)) = 0 ] && order="new old"
+    for who in $order; do
         bin=$old_bin; extra=()
         if [ "$who" = new ]; then
             bin=$new_bin
@@ -74,12 +80,25 @@ done
 python3 - "$out/cells.json" "$rev" <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-med = lambda label, key: statistics.median(r[key] for r in rows if r["label"] == label)
+rev = sys.argv[2]
+
+def values(label, key):
+    return [r[key] for r in rows if r["label"] == label]
+
+def line(name, cell, key, unit, digits):
+    # Medians of each side, and the ratio of each round's pair: the two
+    # servers of one round ran back to back, so a machine that drifts
+    # during the run moves both alike.
+    old, new = values(f"old {cell}", key), values(f"new {cell}", key)
+    o, n = statistics.median(old), statistics.median(new)
+    pairs = [b / a for a, b in zip(old, new) if a > 0]
+    paired = (f"; by round: median {statistics.median(pairs):.3f} "
+              f"({min(pairs):.3f}-{max(pairs):.3f})") if pairs else ""
+    print(f"{name}: {rev} {o:,.{digits}f}{unit}, work tree {n:,.{digits}f}{unit}, "
+          f"ratio {n / o:.3f}{paired}")
+
 for c in (16, 64):
-    o, n = med(f"old c{c}", "requests_per_sec"), med(f"new c{c}", "requests_per_sec")
-    print(f"rr, {c} connections: {sys.argv[2]} {o:,.0f}/s, work tree {n:,.0f}/s, ratio {n / o:.3f}")
-o, n = med("old churn", "requests_per_sec"), med("new churn", "requests_per_sec")
-print(f"churn, 16 connections: {sys.argv[2]} {o:,.0f}/s, work tree {n:,.0f}/s, ratio {n / o:.3f}")
-o, n = med("old bulk", "mb_per_sec_received"), med("new bulk", "mb_per_sec_received")
-print(f"bulk, 1 connection: {sys.argv[2]} {o:,.1f} MB/s, work tree {n:,.1f} MB/s, ratio {n / o:.3f}")
+    line(f"rr, {c} connections", f"c{c}", "requests_per_sec", "/s", 0)
+line("churn, 16 connections", "churn", "requests_per_sec", "/s", 0)
+line("bulk, 1 connection", "bulk", "mb_per_sec_received", " MB/s", 1)
 PY
